@@ -1,0 +1,98 @@
+"""Training configs: plain dataclasses filled from YAML files under configs/."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import DataError
+
+
+@dataclass
+class AugmentConfig:
+    """Random perturbations applied to each training crop."""
+
+    shift: float = 0.08          # box centre jitter, fraction of the crop side (uniform +-)
+    scale: tuple[float, float] = (0.95, 1.1)  # crop side multiplier range
+    rotate: float = 30.0         # max rotation in degrees (uniform +-)
+    rotate_prob: float = 0.5
+    flip_prob: float = 0.5
+    colour_prob: float = 0.8     # brightness / contrast / saturation jitter
+    grey_prob: float = 0.1
+    blur_prob: float = 0.15
+    occlusion_prob: float = 0.3  # a random rectangle of 15-40% of the side, flat colour or noise
+
+
+@dataclass
+class DataConfig:
+    """Where the faces come from. Paths are relative to the config's ``data_root`` (default ../shared/data)."""
+
+    train: list[str] = field(default_factory=lambda: ["faces68/train"])
+    val: str = "faces68/test/ytf"
+    n_points: int = 68
+    precrop_margin: float = 1.8   # cached pre-crop side relative to the model crop (room for rotation/jitter)
+    precrop_size: int = 224
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run depends on; the run directory stores a copy."""
+
+    name: str
+    model: dict[str, Any]
+    codec: dict[str, Any]
+    loss: dict[str, Any]
+    input_size: int = 112
+    pose_weighting: bool = True   # PFLD's auxiliary pose weighting (needs a model with forward_with_pose)
+    pose_weight_floor: float = 0.0  # added to PFLD's sum of (1 - cos) terms; 0 = the paper's formula
+    class_weighting: bool = True  # PFLD's rare-class weights
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    seed: int = 0
+    threads: int = 2
+    bf16: bool = False            # bf16 autocast: fast only on CPUs with AVX-512 BF16 / AMX
+    data_root: str = "../shared/data"
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise DataError(where, f"unknown config keys {sorted(unknown)} in {cls.__name__}")
+    kwargs = {}
+    for key, value in values.items():
+        if key == "data":
+            value = _build(DataConfig, value or {}, where)
+        elif key == "augment":
+            value = _build(AugmentConfig, value or {}, where)
+        elif key == "scale":
+            value = tuple(value)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise DataError(where, f"bad config: {e}") from None
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a YAML training config."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "config file not found")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise DataError(path, f"invalid YAML: {e}") from None
+    if not isinstance(values, dict):
+        raise DataError(path, "config must be a mapping")
+    return _build(TrainConfig, values, str(path))

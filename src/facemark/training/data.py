@@ -1,0 +1,189 @@
+"""Training data: faces decoded once into cached pre-crops, then augmented per batch in memory.
+
+A pre-crop is a square around the landmarks, ``precrop_margin`` times larger than the model's crop, so the
+model crop can be shifted, scaled and rotated inside it without leaving real pixels.
+"""
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from ..config import AugmentConfig
+from ..crop import CROP_SCALE, Crop, crop_from_landmarks, to_input
+from ..pose import head_pose
+from ..readers import FaceSample, read_pts_folder
+from ..schemes import scheme
+
+
+@dataclass
+class CropSet:
+    """Pre-cropped faces: images (M, P, P, 3) uint8, landmarks (M, N, 2) in pre-crop pixels."""
+
+    images: np.ndarray
+    landmarks: np.ndarray
+    margin: float
+
+    @property
+    def face_side(self) -> float:
+        """Side of the model crop inside a pre-crop, in pre-crop pixels."""
+        return self.images.shape[1] / self.margin
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def landmarks_in_crop(self, size: int | None = None) -> np.ndarray:
+        """Landmarks in the un-jittered model crop of side ``size`` (default: the crop's own pixels)."""
+        side = self.face_side
+        size = size or int(round(side))
+        centre = (self.images.shape[1] - 1) / 2.0
+        return ((self.landmarks - centre) * (size / side) + (size - 1) / 2.0).astype(np.float32)
+
+
+def _precrop(sample: FaceSample, size: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    crop = crop_from_landmarks(sample.landmarks, size, CROP_SCALE * margin)
+    return crop.warp(sample.load_image()), crop.to_crop(sample.landmarks)
+
+
+def build_cropset(samples: list[FaceSample], size: int, margin: float, cache_dir: Path | None = None,
+                  threads: int = 2) -> CropSet:
+    """Decode and pre-crop every sample (cached as .npz keyed by the file list and parameters)."""
+    key = hashlib.sha256(repr(([str(s.image) for s in samples], size, margin)).encode()).hexdigest()[:16]
+    cache = cache_dir / f"crops-{key}.npz" if cache_dir else None
+    if cache is not None and cache.is_file():
+        with np.load(cache) as z:
+            return CropSet(z["images"], z["landmarks"], margin)
+    with ThreadPoolExecutor(threads) as pool:
+        done = list(pool.map(lambda s: _precrop(s, size, margin), samples))
+    cs = CropSet(np.stack([d[0] for d in done]), np.stack([d[1] for d in done]).astype(np.float32), margin)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".tmp.npz")
+        np.savez(tmp, images=cs.images, landmarks=cs.landmarks)
+        tmp.replace(cache)
+    return cs
+
+
+def load_folders(root: Path, folders: list[str], n_points: int) -> list[FaceSample]:
+    """All faces of the given 300W-layout folders under ``root``."""
+    return [s for f in folders for s in read_pts_folder(root / f, n_points)]
+
+
+# --- rare-class weights (PFLD) -------------------------------------------------------------------------------
+
+CLASS_NAMES = ("normal", "large_yaw", "large_pitch", "large_roll", "mouth_open")
+
+
+def face_classes(pts68: np.ndarray) -> np.ndarray:
+    """(M, 5) 0/1 flags of the classes in CLASS_NAMES, derived from the landmarks alone.
+
+    Large pose: |yaw| >= 30, |pitch| >= 25 (the template's frontal pitch is about 10), |roll| >= 15 degrees;
+    mouth open: mean inner-lip gap over 10% of the inter-ocular distance; "normal" when no other flag is set.
+    """
+    flags = np.zeros((len(pts68), len(CLASS_NAMES)), dtype=np.float32)
+    for i, p in enumerate(pts68):
+        yaw, pitch, roll = head_pose(p, 256.0, 256.0)
+        iod = np.linalg.norm(p[36] - p[45])
+        gap = np.mean(np.linalg.norm(p[[61, 62, 63]] - p[[67, 66, 65]], axis=1)) / iod
+        flags[i, 1:] = [abs(yaw) >= 30, abs(pitch) >= 25, abs(roll) >= 15, gap > 0.1]
+    flags[:, 0] = flags[:, 1:].sum(axis=1) == 0
+    return flags
+
+
+def class_weights(flags: np.ndarray) -> np.ndarray:
+    """Per-sample weights: sum over a sample's classes of sqrt(1 / class frequency), scaled to mean 1."""
+    freq = np.maximum(flags.mean(axis=0), 1.0 / len(flags))
+    w = flags @ np.sqrt(1.0 / freq)
+    return (w / w.mean()).astype(np.float32)
+
+
+# --- augmentation ----------------------------------------------------------------------------------------------
+
+class Augmenter:
+    """Samples a jittered, rotated, flipped and photometrically perturbed model crop from a pre-crop."""
+
+    def __init__(self, cfg: AugmentConfig, input_size: int, n_points: int) -> None:
+        self.cfg = cfg
+        self.size = input_size
+        self.scheme = scheme(n_points)
+
+    def __call__(self, image: np.ndarray, pts: np.ndarray, face_side: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        c = self.cfg
+        centre = (image.shape[0] - 1) / 2.0
+        side = face_side * rng.uniform(*c.scale)
+        cx, cy = centre + rng.uniform(-c.shift, c.shift, 2) * face_side
+        angle = rng.uniform(-c.rotate, c.rotate) if rng.random() < c.rotate_prob else 0.0
+        crop = Crop(cx, cy, side, self.size, angle)
+        out = crop.warp(image)
+        p = crop.to_crop(pts)
+        if rng.random() < c.flip_prob:
+            out = np.ascontiguousarray(out[:, ::-1])
+            p = self.scheme.flip_points(p, self.size)
+        out = self._photometric(out, rng)
+        return out, p
+
+    def _photometric(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        c = self.cfg
+        f = img.astype(np.float32)
+        if rng.random() < c.colour_prob:
+            grey = f.mean(axis=2, keepdims=True)
+            f = grey + (f - grey) * rng.uniform(0.6, 1.4)             # saturation
+            f = (f - 127.5) * rng.uniform(0.7, 1.3) + 127.5 + rng.uniform(-25, 25)  # contrast, brightness
+        if rng.random() < c.grey_prob:
+            f = np.repeat(f.mean(axis=2, keepdims=True), 3, axis=2)
+        if rng.random() < c.blur_prob:
+            f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.5, 1.5))
+        if rng.random() < c.occlusion_prob:
+            h, w = (rng.uniform(0.15, 0.4, 2) * self.size).astype(int)
+            y, x = rng.integers(0, self.size - h), rng.integers(0, self.size - w)
+            fill = rng.uniform(0, 255, (h, w, 3)) if rng.random() < 0.5 else rng.uniform(0, 255, 3)
+            f[y:y + h, x:x + w] = fill
+        return np.clip(f, 0, 255).astype(np.uint8)
+
+
+@dataclass
+class Batch:
+    x: np.ndarray        # (B, 3, S, S) float32 model input
+    target: np.ndarray   # (B, ...) codec-encoded targets
+    angles: np.ndarray   # (B, 3) yaw, pitch, roll in radians of the augmented crop
+    weight: np.ndarray   # (B,) class weight
+
+
+def batches(cs: CropSet, weights: np.ndarray, aug: Augmenter, codec, batch_size: int,
+            rng: np.random.Generator, with_pose: bool) -> Iterator[Batch]:
+    """One epoch of augmented batches in a random order (the last incomplete batch is dropped).
+
+    Batches are prepared on a helper thread (OpenCV releases the GIL) while the model trains.
+    """
+    order = rng.permutation(len(cs))
+    seeds = rng.integers(0, 2**63 - 1, len(order) // batch_size)
+
+    def make(k: int) -> Batch:
+        r = np.random.default_rng(seeds[k])
+        idx = order[k * batch_size:(k + 1) * batch_size]
+        crops, pts = zip(*(aug(cs.images[i], cs.landmarks[i], cs.face_side, r) for i in idx))
+        pts = np.stack(pts)
+        if with_pose:
+            angles = np.deg2rad([head_pose(p, aug.size, aug.size) for p in pts]).astype(np.float32)
+        else:
+            angles = np.zeros((len(idx), 3), np.float32)
+        return Batch(to_input(np.stack(crops)), codec.encode(pts), angles, weights[idx])
+
+    q: queue.Queue = queue.Queue(maxsize=3)
+
+    def worker() -> None:
+        for k in range(len(seeds)):
+            q.put(make(k))
+        q.put(None)
+
+    threading.Thread(target=worker, daemon=True).start()
+    while (b := q.get()) is not None:
+        yield b

@@ -1,0 +1,79 @@
+"""``facemark export``: a trained checkpoint -> ``NAME.onnx`` + ``NAME.json`` card (what ships in the package)."""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import TrainConfig, _build
+from ..errors import DataError
+from ..runtime import sha256_of
+from .trainer import build_model
+
+
+class _Inference(torch.nn.Module):
+    """The inference graph only: the model's forward (auxiliary branches are left out)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None) -> Path:
+    """Write ``out_dir/NAME.onnx`` and its card; returns the ONNX path. Nothing is written on failure."""
+    if not checkpoint.is_file():
+        raise DataError(checkpoint, "checkpoint not found")
+    st = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg: TrainConfig = _build(TrainConfig, st["config"], str(checkpoint))
+    model = build_model(cfg)
+    model.load_state_dict(st["model"])
+    model.eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = out_dir / f"{name}.onnx"
+    tmp = out_dir / f".{name}.onnx.tmp"
+    dummy = torch.zeros(1, 3, cfg.input_size, cfg.input_size)
+    torch.onnx.export(_Inference(model), (dummy,), str(tmp), input_names=["image"], output_names=["output"],
+                      dynamic_axes={"image": {0: "batch"}, "output": {0: "batch"}}, opset_version=17,
+                      dynamo=False)
+    _check_same_outputs(model, tmp, cfg.input_size)
+    n_params = sum(p.numel() for p in _Inference(model).parameters()) - sum(
+        p.numel() for n, p in model.named_parameters() if n.startswith("aux."))
+    card = {
+        "name": name,
+        "n_points": cfg.data.n_points,
+        "input_size": cfg.input_size,
+        "codec": cfg.codec,
+        "sha256": sha256_of(tmp),
+        "parameters": int(n_params),
+        "checkpoint_epoch": st.get("epoch"),
+        "validation": st.get("metrics"),
+        "config": st["config"],
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "licence": "Trained on 300W (iBUG re-annotations of HELEN and AFW) and YouTube-Faces frames: "
+                   "research use only, as 300W's terms require.",
+        **(extra or {}),
+    }
+    tmp.replace(onnx_path)
+    (out_dir / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    return onnx_path
+
+
+def _check_same_outputs(model: torch.nn.Module, onnx_path: Path, size: int) -> None:
+    """Fail the export if ONNX Runtime disagrees with torch on random inputs."""
+    import onnxruntime as ort
+
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, size, size)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"image": x})[0]
+    if not np.allclose(ref, got, atol=1e-4):
+        onnx_path.unlink()
+        raise DataError(onnx_path, f"ONNX output differs from torch (max {np.abs(ref - got).max():.2e})")

@@ -1,0 +1,189 @@
+"""``facemark train``: one config -> a trained, validated checkpoint; resumable and seeded.
+
+Per epoch: augmented batches from the cached crops, bf16 autocast on CPU, channels_last, cosine learning rate
+with warm-up; then NME (inter-ocular) on the validation folder with boxes derived from its landmarks. The run
+directory holds ``config.yaml``, ``last.pt`` (full state, for --resume), ``best.pt`` (weights of the best
+validation epoch) and ``log.jsonl`` (one line per epoch).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from ..codecs import CODECS
+from ..config import TrainConfig
+from ..errors import FacemarkError
+from ..losses import build_loss, pfld_weights
+from ..metrics import nme, summary
+from ..models import MODELS
+from .data import Augmenter, CropSet, batches, build_cropset, class_weights, face_classes, load_folders
+from .evaluate import predict_crops, val_crops
+
+
+def build_model(cfg: TrainConfig) -> torch.nn.Module:
+    return MODELS.build(cfg.model["name"], **{k: v for k, v in cfg.model.items() if k != "name"})
+
+
+def build_codec(cfg: TrainConfig):
+    kw = {k: v for k, v in cfg.codec.items() if k != "name"}
+    return CODECS.build(cfg.codec["name"], input_size=cfg.input_size, n_points=cfg.data.n_points, **kw)
+
+
+def _save(obj: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _lr_factor(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, cache_dir: Path | None = None) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.cache_dir = cache_dir
+        torch.set_num_threads(cfg.threads)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg).to(memory_format=torch.channels_last)
+        self.codec = build_codec(cfg)
+        self.loss = build_loss(cfg.loss)
+        if cfg.pose_weighting and not hasattr(self.model, "forward_with_pose"):
+            raise FacemarkError(f"model {cfg.model['name']!r} has no pose branch; set pose_weighting: false")
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.epoch = 0
+        self.best = float("inf")
+
+    # --- data -----------------------------------------------------------------------------------------------
+    def load_data(self) -> None:
+        cfg = self.cfg
+        root = Path(cfg.data_root)
+        print(f"reading faces under {root} ...", file=sys.stderr)
+        train = load_folders(root, cfg.data.train, cfg.data.n_points)
+        self.train: CropSet = build_cropset(train, cfg.data.precrop_size, cfg.data.precrop_margin,
+                                            self.cache_dir, cfg.threads)
+        flags = face_classes(np.array([s.landmarks for s in train]))
+        self.weights = class_weights(flags) if cfg.class_weighting else np.ones(len(train), np.float32)
+        if hasattr(self.model, "init_output_bias") and self.epoch == 0:
+            # start from the mean face: the crop framing makes it a good first guess for every sample
+            self.model.init_output_bias(torch.from_numpy(self.codec.encode(self.train.landmarks_in_crop(cfg.input_size)).mean(0)))
+        self.val_samples = load_folders(root, [cfg.data.val], cfg.data.n_points)
+        self.val = val_crops(self.val_samples, cfg.input_size)
+        print(f"train {len(train)} faces, class frequencies {dict(zip(*_freqs(flags)))}; "
+              f"val {len(self.val_samples)} faces", file=sys.stderr)
+
+    # --- state ----------------------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "epoch": self.epoch,
+                "best": self.best, "config": self.cfg.to_dict(),
+                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}
+
+    def resume(self, path: Path) -> None:
+        st = torch.load(path, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(st["model"])
+        self.opt.load_state_dict(st["optimizer"])
+        self.epoch, self.best = st["epoch"], st["best"]
+        torch.set_rng_state(st["rng"]["torch"])
+        np.random.set_state(st["rng"]["numpy"])
+        random.setstate(st["rng"]["python"])
+        print(f"resumed from {path} at epoch {self.epoch}", file=sys.stderr)
+
+    # --- loop -----------------------------------------------------------------------------------------------
+    def train_epoch(self) -> float:
+        cfg = self.cfg
+        self.model.train()
+        aug = Augmenter(cfg.augment, cfg.input_size, cfg.data.n_points)
+        rng = np.random.default_rng([cfg.seed, self.epoch])  # epoch-seeded: a resumed run replays exactly
+        steps = len(self.train) // cfg.batch_size
+        total, warm = steps * cfg.epochs, int(steps * cfg.warmup_epochs)
+        bar = tqdm(batches(self.train, self.weights, aug, self.codec, cfg.batch_size, rng, cfg.pose_weighting),
+                   total=steps, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
+                   mininterval=1.0 if sys.stderr.isatty() else 60.0, disable=None)
+        running = 0.0
+        for k, b in enumerate(bar):
+            lr = cfg.lr * _lr_factor(self.epoch * steps + k, total, warm)
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+            x = torch.from_numpy(b.x).contiguous(memory_format=torch.channels_last)
+            target = torch.from_numpy(b.target)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                if cfg.pose_weighting:
+                    out, angles = self.model.forward_with_pose(x)
+                else:
+                    out = self.model(x)
+            per_sample = self.loss(out.float().view(len(x), -1, 2), target.view(len(x), -1, 2))
+            w = torch.from_numpy(b.weight)
+            if cfg.pose_weighting:
+                w = pfld_weights(angles, torch.from_numpy(b.angles), w, cfg.pose_weight_floor)
+            loss = (w * per_sample).mean()
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            running += loss.item()
+            bar.set_postfix(loss=f"{running / (k + 1):.4f}", lr=f"{lr:.2e}")
+        return running / max(1, steps)
+
+    def validate(self) -> dict:
+        pred = predict_crops(self.model, self.codec, self.val, bf16=self.cfg.bf16)
+        gt = np.array([s.landmarks for s in self.val_samples])
+        return summary(nme(pred, gt, "iod"), "iod")
+
+    def fit(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        while self.epoch < self.cfg.epochs:
+            t0 = time.time()
+            train_loss = self.train_epoch()
+            t1 = time.time()
+            metrics = self.validate()
+            self.epoch += 1
+            improved = metrics["nme"] < self.best
+            if improved:
+                self.best = metrics["nme"]
+                _save({"model": self.model.state_dict(), "epoch": self.epoch, "metrics": metrics,
+                       "config": self.cfg.to_dict()}, self.run_dir / "best.pt")
+            _save(self.state(), self.run_dir / "last.pt")
+            rec = {"epoch": self.epoch, "loss": train_loss, "val": metrics, "train_s": round(t1 - t0, 1),
+                   "val_s": round(time.time() - t1, 1), "lr": self.opt.param_groups[0]["lr"]}
+            with (self.run_dir / "log.jsonl").open("a") as fh:
+                fh.write(json.dumps(rec) + "\n")
+            print(f"epoch {self.epoch}/{self.cfg.epochs} loss {train_loss:.4f} val NME {metrics['nme'] * 100:.2f}% "
+                  f"FR {metrics['fr'] * 100:.2f}% AUC {metrics['auc']:.4f} ({t1 - t0:.0f}s)"
+                  + (" *" if improved else ""), file=sys.stderr, flush=True)
+
+
+def _freqs(flags: np.ndarray) -> tuple[list[str], list[float]]:
+    from .data import CLASS_NAMES
+
+    return list(CLASS_NAMES), [round(float(f), 3) for f in flags.mean(axis=0)]
+
+
+def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, cache_dir: Path | None = None) -> Path:
+    """Train (or resume) a run; returns the run directory."""
+    t = Trainer(cfg, run_dir, cache_dir or Path(os.environ.get("FACEMARK_CACHE", run_dir / "cache")))
+    last = run_dir / "last.pt"
+    if resume:
+        if not last.is_file():
+            raise FacemarkError(f"{last}: nothing to resume (no last.pt in the run directory)")
+        t.resume(last)
+    elif last.is_file():
+        raise FacemarkError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    t.load_data()
+    t.fit()
+    return run_dir

@@ -1,0 +1,110 @@
+"""Pose, crop, codec and alignment: the geometry between image, crop and model."""
+import numpy as np
+import pytest
+
+from facemark.align import align_face, template, umeyama
+from facemark.codecs import RegressionCodec
+from facemark.crop import Crop, crop_from_landmarks, landmark_box
+from facemark.pose import (TEMPLATE_3D, TEMPLATE_INDICES_68, euler_from_rotation, head_pose, project_template,
+                           rotation_from_euler, solve_pose)
+from facemark.readers import read_pts_folder
+
+
+@pytest.mark.parametrize("angles", [(0, 0, 0), (35, 0, 0), (-35, 0, 0), (0, 20, 0), (0, -20, 0), (0, 0, 30),
+                                    (25, -15, 10), (-50, 10, -20)])
+def test_known_rotation_comes_back(angles):
+    pts = project_template(*angles, 640, 480)
+    r, _ = solve_pose(pts, 640, 480)
+    assert np.allclose(euler_from_rotation(r), angles, atol=0.05)
+
+
+def test_euler_round_trip():
+    rng = np.random.default_rng(0)
+    for a in rng.uniform(-60, 60, (20, 3)):
+        assert np.allclose(euler_from_rotation(rotation_from_euler(*a)), a, atol=1e-9)
+
+
+def test_pose_signs_match_the_documented_axes():
+    front = project_template(0, 0, 0, 400, 400)
+    nose = TEMPLATE_INDICES_68.index(31)      # a nostril, in front of the face plane
+    chin = TEMPLATE_INDICES_68.index(8)
+    eye_l, eye_r = TEMPLATE_INDICES_68.index(36), TEMPLATE_INDICES_68.index(45)
+    # yaw > 0: the face turns towards the image's right, so the nose moves right
+    assert project_template(30, 0, 0, 400, 400)[nose, 0] > front[nose, 0] + 5
+    # pitch > 0: the face tilts up, so the chin moves up (smaller y)
+    assert project_template(0, 20, 0, 400, 400)[chin, 1] < front[chin, 1] - 5
+    # roll > 0: counter-clockwise in the image, so the image-right eye rises above the image-left one
+    rolled = project_template(0, 0, 20, 400, 400)
+    assert rolled[eye_r, 1] < rolled[eye_l, 1] - 5
+
+
+def test_template_is_mirror_symmetric():
+    pts = dict(zip(TEMPLATE_INDICES_68, TEMPLATE_3D))
+    for a, b in [(17, 26), (21, 22), (36, 45), (39, 42), (31, 35), (48, 54)]:
+        assert np.allclose(pts[a] * [-1, 1, 1], pts[b])
+
+
+def test_rotating_a_real_shape_in_plane_changes_roll_only(data):
+    # a rotation of the image about the principal point (its centre) is a rotation about the optical axis
+    s = read_pts_folder(data / "faces68/test/ytf")[0].landmarks
+    base = np.array(head_pose(s, 300, 300))
+    c = np.array([150.0, 150.0])
+    a = np.deg2rad(-15)                       # counter-clockwise on screen (y down)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    turned = np.array(head_pose((s - c) @ rot.T + c, 300, 300))
+    assert turned[2] - base[2] == pytest.approx(15, abs=1.5)
+    assert np.allclose(turned[:2], base[:2], atol=3)
+
+
+def test_crop_maps_points_and_pixels_consistently():
+    yy, xx = np.mgrid[0:200, 0:300]
+    blob = np.exp(-((xx - 80.0) ** 2 + (yy - 120.0) ** 2) / (2 * 4.0 ** 2))   # a blob centred at (80, 120)
+    img = np.repeat((blob * 255).astype(np.uint8)[:, :, None], 3, axis=2)
+    for crop in (Crop(100.0, 100.0, 100.0, 50), Crop(90.0, 110.0, 60.0, 64, angle=30.0)):
+        out = crop.warp(img)[:, :, 0].astype(np.float64)
+        cy, cx = np.mgrid[0:out.shape[0], 0:out.shape[1]]
+        centroid = [(out * cx).sum() / out.sum(), (out * cy).sum() / out.sum()]
+        assert np.allclose(crop.to_crop([80, 120]), centroid, atol=0.15)
+    crop = Crop(100.0, 100.0, 100.0, 50)
+    for angle in (0.0, 17.0):
+        c = Crop(100.0, 90.0, 80.0, 64, angle)
+        p = np.array([[10.0, 20.0], [150.0, 95.5]])
+        assert np.allclose(c.to_source(c.to_crop(p)), p)
+    # the crop centre maps to the centre pixel
+    assert np.allclose(crop.to_crop([100, 100]), [24.5, 24.5])
+
+
+def test_crop_from_landmarks_frames_the_face():
+    pts = np.array([[10.0, 20.0], [50.0, 20.0], [30.0, 100.0]])
+    c = crop_from_landmarks(pts, 112, scale=1.2)
+    assert (c.cx, c.cy, c.side) == (30.0, 60.0, 96.0)
+    assert landmark_box(pts).tolist() == [10, 20, 50, 100]
+
+
+def test_regression_codec_round_trip():
+    codec = RegressionCodec(112, 3)
+    pts = np.array([[[-0.5, -0.5], [55.5, 55.5], [111.5, 0.0]]])
+    enc = codec.encode(pts)
+    assert enc.shape == (1, 6) and enc[0, :4].tolist() == [0.0, 0.0, 0.5, 0.5] and enc[0, 4] == 1.0
+    assert np.allclose(codec.decode(enc), pts, atol=1e-5)
+
+
+def test_umeyama_recovers_a_similarity():
+    rng = np.random.default_rng(1)
+    src = rng.uniform(0, 100, (5, 2))
+    a, s, t = np.deg2rad(25), 1.7, np.array([3.0, -8.0])
+    m_true = np.hstack([s * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]), t[:, None]])
+    dst = src @ m_true[:, :2].T + m_true[:, 2]
+    assert np.allclose(umeyama(src, dst), m_true)
+
+
+def test_align_face_puts_the_five_points_on_the_template():
+    img = np.zeros((300, 300, 3), np.uint8)
+    five = template(112) * 2.0 + [40, 30]      # a face twice the template's size
+    for x, y in five:
+        img[int(round(y)), int(round(x))] = 255
+    out = align_face(img, five, 112)
+    assert out.shape == (112, 112, 3)
+    m = umeyama(five, template(112))
+    assert np.allclose(five @ m[:, :2].T + m[:, 2], template(112), atol=1e-6)
+    assert np.allclose(template(224), template(112) * 2)
