@@ -29,8 +29,9 @@ class AugmentConfig:
 class DataConfig:
     """Where the faces come from. Paths are relative to the config's ``data_root`` (default ../shared/data)."""
 
-    train: list[str] = field(default_factory=lambda: ["faces68/train"])
-    val: str = "faces68/test/ytf"
+    train: list = field(default_factory=lambda: ["faces68/train"])  # folders, or specs (readers.load_dataset)
+    val: str | dict = "faces68/test/ytf"
+    val_norm: str = "iod"         # NME normaliser of the validation metric
     n_points: int = 68
     precrop_margin: float = 1.8   # cached pre-crop side relative to the model crop (room for rotation/jitter)
     precrop_size: int = 224

@@ -116,8 +116,21 @@ class Landmarker:
         return Face(np.asarray(box, dtype=np.float64), float(score), pts, self.scheme.five_points(pts), pose)
 
 
+def predict_with_landmark_boxes(model: OnnxLandmarkModel, samples: list, chunk: int = 64) -> np.ndarray:
+    """(M, N, 2) predictions for annotated faces, each cropped from its ground-truth landmarks' box
+    (the standard evaluation protocol: no detector in the loop)."""
+    size = model.input_size
+    preds = []
+    for i in range(0, len(samples), chunk):
+        part = samples[i:i + chunk]
+        crops = [crop_from_box(landmark_box(s.landmarks), size) for s in part]
+        x = np.stack([c.warp(s.load_image()) for c, s in zip(crops, part)])
+        preds += [c.to_source(p) for c, p in zip(crops, model(x))]
+    return np.stack(preds)
+
+
 def evaluate_model(model: str | Path, gt_dir: Path, threads: int | None = None) -> tuple[list, list]:
-    """Run ``model`` on a 300W-layout folder with boxes from the ground-truth landmarks (standard protocol).
+    """Run ``model`` on a 300W-layout folder with boxes from the ground-truth landmarks.
 
     Returns (ground truths, predictions), each a list of (N, 2) arrays in file order.
     """
@@ -125,13 +138,4 @@ def evaluate_model(model: str | Path, gt_dir: Path, threads: int | None = None) 
 
     lm = OnnxLandmarkModel(model, threads=threads)
     samples = read_pts_folder(gt_dir, lm.card.n_points)
-    size = lm.input_size
-    gts, preds = [], []
-    chunk = 64
-    for i in range(0, len(samples), chunk):
-        part = samples[i:i + chunk]
-        crops = [crop_from_box(landmark_box(s.landmarks), size) for s in part]
-        x = np.stack([c.warp(s.load_image()) for c, s in zip(crops, part)])
-        preds += [c.to_source(p) for c, p in zip(crops, lm(x))]
-        gts += [s.landmarks for s in part]
-    return gts, preds
+    return [s.landmarks for s in samples], list(predict_with_landmark_boxes(lm, samples))

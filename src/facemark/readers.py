@@ -362,3 +362,34 @@ def read_aflw_csv(csv_file: str | Path, image_root: str | Path,
         except DataError as e:
             fail(e)
     return out
+
+
+# --- dataset specs (training / validation configs) ----------------------------------------------------------
+
+def load_dataset(spec: str | dict, root: Path, n_points: int) -> list[FaceSample]:
+    """Read one dataset described in a config, paths relative to ``root``.
+
+    A string is a 300W-layout folder; a mapping names its ``format`` and that reader's files:
+    ``{format: pts, path}``, ``{format: 300w_list, list, images}``, ``{format: wflw, list, images}``,
+    ``{format: cofw, mat, split}``, ``{format: aflw, csv, images}``, ``{format: mtfl, list, images}``.
+    """
+    if isinstance(spec, str):
+        spec = {"format": "pts", "path": spec}
+    spec = dict(spec)
+    fmt = spec.pop("format", None)
+    p = {k: root / v for k, v in spec.items() if k in ("path", "list", "images", "mat", "csv")}
+    try:
+        samples = {
+            "pts": lambda: read_pts_folder(p["path"], n_points),
+            "300w_list": lambda: read_300w_list(p["list"], p.get("images"), n_points),
+            "wflw": lambda: read_wflw(p["list"], p["images"]),
+            "cofw": lambda: read_cofw(p["mat"], spec.get("split", "train")),
+            "aflw": lambda: read_aflw_csv(p["csv"], p["images"]),
+            "mtfl": lambda: read_mtfl(p["list"], p.get("images")),
+        }[fmt]()
+    except KeyError as e:
+        raise DataError(root, f"dataset spec {dict(spec, format=fmt)!r}: unknown format or missing key {e}") from None
+    bad = next((s for s in samples if len(s.landmarks) != n_points), None)
+    if bad is not None:
+        raise DataError(bad.image, f"has {len(bad.landmarks)} points, the config expects {n_points}")
+    return samples

@@ -18,9 +18,10 @@ import numpy as np
 
 from ..config import AugmentConfig
 from ..crop import CROP_SCALE, Crop, crop_from_landmarks, to_input
+from ..errors import FacemarkError
 from ..pose import head_pose
-from ..readers import FaceSample, read_pts_folder
-from ..schemes import scheme
+from ..readers import WFLW_ATTRIBUTES, FaceSample, load_dataset
+from ..schemes import convert, scheme
 
 
 @dataclass
@@ -71,30 +72,45 @@ def build_cropset(samples: list[FaceSample], size: int, margin: float, cache_dir
     return cs
 
 
-def load_folders(root: Path, folders: list[str], n_points: int) -> list[FaceSample]:
-    """All faces of the given 300W-layout folders under ``root``."""
-    return [s for f in folders for s in read_pts_folder(root / f, n_points)]
+def load_datasets(root: Path, specs: list, n_points: int) -> list[FaceSample]:
+    """All faces of the datasets a config lists (see readers.load_dataset)."""
+    return [s for spec in specs for s in load_dataset(spec, root, n_points)]
+
+
+def pose_points(pts: np.ndarray) -> np.ndarray:
+    """The 68-point shape head pose is solved on (98-point shapes are converted); others have no pose."""
+    if pts.shape[-2] not in (68, 98):
+        raise FacemarkError(f"head pose needs 68 or 98 points, not {pts.shape[-2]}: set pose_weighting: false")
+    return convert(pts, 68) if pts.shape[-2] == 98 else pts
 
 
 # --- rare-class weights (PFLD) -------------------------------------------------------------------------------
 
-CLASS_NAMES = ("normal", "large_yaw", "large_pitch", "large_roll", "mouth_open")
+DERIVED_CLASSES = ("large_yaw", "large_pitch", "large_roll", "mouth_open")
 
 
-def face_classes(pts68: np.ndarray) -> np.ndarray:
-    """(M, 5) 0/1 flags of the classes in CLASS_NAMES, derived from the landmarks alone.
+def face_classes(samples: list[FaceSample]) -> tuple[list[str], np.ndarray]:
+    """Class names and (M, C) 0/1 flags; the first class, "normal", is set when no other flag is.
 
-    Large pose: |yaw| >= 30, |pitch| >= 25 (the template's frontal pitch is about 10), |roll| >= 15 degrees;
-    mouth open: mean inner-lip gap over 10% of the inter-ocular distance; "normal" when no other flag is set.
+    Datasets with WFLW's attribute flags use those. Otherwise classes come from 68/98-point landmarks:
+    |yaw| >= 30, |pitch| >= 25 (the template's frontal pitch is about 10), |roll| >= 15 degrees, and mouth open
+    (mean inner-lip gap over 10% of the inter-ocular distance). Other schemes get the one class "normal".
     """
-    flags = np.zeros((len(pts68), len(CLASS_NAMES)), dtype=np.float32)
-    for i, p in enumerate(pts68):
-        yaw, pitch, roll = head_pose(p, 256.0, 256.0)
-        iod = np.linalg.norm(p[36] - p[45])
-        gap = np.mean(np.linalg.norm(p[[61, 62, 63]] - p[[67, 66, 65]], axis=1)) / iod
-        flags[i, 1:] = [abs(yaw) >= 30, abs(pitch) >= 25, abs(roll) >= 15, gap > 0.1]
-    flags[:, 0] = flags[:, 1:].sum(axis=1) == 0
-    return flags
+    if all(set(WFLW_ATTRIBUTES) <= set(s.attributes) for s in samples):
+        names = list(WFLW_ATTRIBUTES)
+        flags = np.array([[s.attributes[a] > 0 for a in names] for s in samples], dtype=np.float32)
+    elif samples and len(samples[0].landmarks) in (68, 98):
+        names = list(DERIVED_CLASSES)
+        flags = np.zeros((len(samples), len(names)), dtype=np.float32)
+        for i, s in enumerate(samples):
+            p = pose_points(s.landmarks)
+            yaw, pitch, roll = head_pose(p, 256.0, 256.0)
+            gap = np.mean(np.linalg.norm(p[[61, 62, 63]] - p[[67, 66, 65]], axis=1)) / np.linalg.norm(p[36] - p[45])
+            flags[i] = [abs(yaw) >= 30, abs(pitch) >= 25, abs(roll) >= 15, gap > 0.1]
+    else:
+        names, flags = [], np.zeros((len(samples), 0), dtype=np.float32)
+    normal = (flags.sum(axis=1) == 0).astype(np.float32)[:, None]
+    return ["normal"] + names, np.concatenate([normal, flags], axis=1)
 
 
 def class_weights(flags: np.ndarray) -> np.ndarray:
@@ -172,7 +188,7 @@ def batches(cs: CropSet, weights: np.ndarray, aug: Augmenter, codec, batch_size:
         crops, pts = zip(*(aug(cs.images[i], cs.landmarks[i], cs.face_side, r) for i in idx))
         pts = np.stack(pts)
         if with_pose:
-            angles = np.deg2rad([head_pose(p, aug.size, aug.size) for p in pts]).astype(np.float32)
+            angles = np.deg2rad([head_pose(pose_points(p), aug.size, aug.size) for p in pts]).astype(np.float32)
         else:
             angles = np.zeros((len(idx), 3), np.float32)
         return Batch(to_input(np.stack(crops)), codec.encode(pts), angles, weights[idx])

@@ -38,19 +38,20 @@ def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None
     onnx_path = out_dir / f"{name}.onnx"
     tmp = out_dir / f".{name}.onnx.tmp"
     dummy = torch.zeros(1, 3, cfg.input_size, cfg.input_size)
-    torch.onnx.export(_Inference(model), (dummy,), str(tmp), input_names=["image"], output_names=["output"],
+    # the wrapper must be in eval mode too: the exporter restores its mode (and so its children's) afterwards
+    torch.onnx.export(_Inference(model).eval(), (dummy,), str(tmp), input_names=["image"], output_names=["output"],
                       dynamic_axes={"image": {0: "batch"}, "output": {0: "batch"}}, opset_version=17,
                       dynamo=False)
     _check_same_outputs(model, tmp, cfg.input_size)
-    n_params = sum(p.numel() for p in _Inference(model).parameters()) - sum(
-        p.numel() for n, p in model.named_parameters() if n.startswith("aux."))
+    params, macs = count_inference_cost(model, cfg.input_size)
     card = {
         "name": name,
         "n_points": cfg.data.n_points,
         "input_size": cfg.input_size,
         "codec": cfg.codec,
         "sha256": sha256_of(tmp),
-        "parameters": int(n_params),
+        "parameters": params,
+        "macs": macs,
         "checkpoint_epoch": st.get("epoch"),
         "validation": st.get("metrics"),
         "config": st["config"],
@@ -65,11 +66,36 @@ def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None
     return onnx_path
 
 
+def count_inference_cost(model: torch.nn.Module, size: int) -> tuple[int, int]:
+    """(parameters, multiply-accumulates) of one forward pass at ``size`` x ``size``, counting the conv and
+    linear layers the inference graph runs (training-only branches are not run, so not counted)."""
+    macs = 0
+    used: set[int] = set()
+
+    def hook(mod: torch.nn.Module, inp: tuple, out: torch.Tensor) -> None:
+        nonlocal macs
+        used.update(id(p) for p in mod.parameters(recurse=False))
+        if isinstance(mod, torch.nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+            macs += out.numel() * k
+        elif isinstance(mod, torch.nn.Linear):
+            macs += out.numel() * mod.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, 3, size, size))
+    for h in handles:
+        h.remove()
+    params = sum(p.numel() for p in model.parameters() if id(p) in used)
+    return int(params), int(macs)
+
+
 def _check_same_outputs(model: torch.nn.Module, onnx_path: Path, size: int) -> None:
     """Fail the export if ONNX Runtime disagrees with torch on random inputs."""
     import onnxruntime as ort
 
     x = np.random.default_rng(0).uniform(-1, 1, (2, 3, size, size)).astype(np.float32)
+    model.eval()
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

@@ -26,7 +26,7 @@ from ..errors import FacemarkError
 from ..losses import build_loss, pfld_weights
 from ..metrics import nme, summary
 from ..models import MODELS
-from .data import Augmenter, CropSet, batches, build_cropset, class_weights, face_classes, load_folders
+from .data import Augmenter, CropSet, batches, build_cropset, class_weights, face_classes, load_datasets
 from .evaluate import predict_crops, val_crops
 
 
@@ -66,6 +66,9 @@ class Trainer:
         self.loss = build_loss(cfg.loss)
         if cfg.pose_weighting and not hasattr(self.model, "forward_with_pose"):
             raise FacemarkError(f"model {cfg.model['name']!r} has no pose branch; set pose_weighting: false")
+        if cfg.pose_weighting and cfg.data.n_points not in (68, 98):
+            raise FacemarkError(f"pose weighting needs 68 or 98 points (got {cfg.data.n_points}); "
+                                "set pose_weighting: false")
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.epoch = 0
         self.best = float("inf")
@@ -75,17 +78,18 @@ class Trainer:
         cfg = self.cfg
         root = Path(cfg.data_root)
         print(f"reading faces under {root} ...", file=sys.stderr)
-        train = load_folders(root, cfg.data.train, cfg.data.n_points)
+        train = load_datasets(root, cfg.data.train, cfg.data.n_points)
         self.train: CropSet = build_cropset(train, cfg.data.precrop_size, cfg.data.precrop_margin,
                                             self.cache_dir, cfg.threads)
-        flags = face_classes(np.array([s.landmarks for s in train]))
+        names, flags = face_classes(train)
         self.weights = class_weights(flags) if cfg.class_weighting else np.ones(len(train), np.float32)
         if hasattr(self.model, "init_output_bias") and self.epoch == 0:
             # start from the mean face: the crop framing makes it a good first guess for every sample
             self.model.init_output_bias(torch.from_numpy(self.codec.encode(self.train.landmarks_in_crop(cfg.input_size)).mean(0)))
-        self.val_samples = load_folders(root, [cfg.data.val], cfg.data.n_points)
+        self.val_samples = load_datasets(root, [cfg.data.val], cfg.data.n_points)
         self.val = val_crops(self.val_samples, cfg.input_size)
-        print(f"train {len(train)} faces, class frequencies {dict(zip(*_freqs(flags)))}; "
+        freqs = {n: round(float(f), 3) for n, f in zip(names, flags.mean(axis=0))}
+        print(f"train {len(train)} faces, class frequencies {freqs}; "
               f"val {len(self.val_samples)} faces", file=sys.stderr)
 
     # --- state ----------------------------------------------------------------------------------------------
@@ -142,7 +146,7 @@ class Trainer:
     def validate(self) -> dict:
         pred = predict_crops(self.model, self.codec, self.val, bf16=self.cfg.bf16)
         gt = np.array([s.landmarks for s in self.val_samples])
-        return summary(nme(pred, gt, "iod"), "iod")
+        return summary(nme(pred, gt, self.cfg.data.val_norm), self.cfg.data.val_norm)
 
     def fit(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -166,12 +170,6 @@ class Trainer:
             print(f"epoch {self.epoch}/{self.cfg.epochs} loss {train_loss:.4f} val NME {metrics['nme'] * 100:.2f}% "
                   f"FR {metrics['fr'] * 100:.2f}% AUC {metrics['auc']:.4f} ({t1 - t0:.0f}s)"
                   + (" *" if improved else ""), file=sys.stderr, flush=True)
-
-
-def _freqs(flags: np.ndarray) -> tuple[list[str], list[float]]:
-    from .data import CLASS_NAMES
-
-    return list(CLASS_NAMES), [round(float(f), 3) for f in flags.mean(axis=0)]
 
 
 def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, cache_dir: Path | None = None) -> Path:

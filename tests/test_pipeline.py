@@ -1,0 +1,141 @@
+"""End to end with the shipped model: accuracy on a fixed subset, detection on whole photos, CLI, bad input."""
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from facemark.errors import DataError
+from facemark.landmarker import Landmarker, predict_with_landmark_boxes
+from facemark.metrics import nme
+from facemark.readers import read_pts_folder
+from facemark.runtime import WEIGHTS_DIR, OnnxLandmarkModel
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return Landmarker("pfld68", "haar", threads=2)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "facemark", *map(str, args)], capture_output=True, text=True)
+
+
+def test_shipped_model_nme_on_fixed_subset(data):
+    # the first 150 faces (sorted by name) of the held-out ytf test people, boxes from the GT landmarks
+    samples = read_pts_folder(data / "faces68/test/ytf")[:150]
+    pred = predict_with_landmark_boxes(OnnxLandmarkModel("pfld68", threads=2), samples)
+    errors = nme(pred, np.array([s.landmarks for s in samples]), "iod")
+    assert errors.mean() < NME_BOUND
+    assert np.mean(errors > 0.1) < 0.03
+
+
+def test_weights_are_checked(tmp_path):
+    for ext in (".onnx", ".json"):
+        shutil.copy(WEIGHTS_DIR / f"pfld68{ext}", tmp_path / f"m{ext}")
+    OnnxLandmarkModel(tmp_path / "m.onnx")
+    blob = bytearray((tmp_path / "m.onnx").read_bytes())
+    blob[-10] ^= 0xFF
+    (tmp_path / "m.onnx").write_bytes(bytes(blob))
+    with pytest.raises(DataError, match="m.onnx: sha256 mismatch"):
+        OnnxLandmarkModel(tmp_path / "m.onnx")
+    with pytest.raises(DataError, match="no model named 'nope'"):
+        OnnxLandmarkModel("nope")
+    (tmp_path / "m.onnx").unlink()
+    with pytest.raises(DataError, match="m.onnx: model weights .* not found"):
+        OnnxLandmarkModel(tmp_path / "m.onnx")
+
+
+@pytest.fixture(scope="module")
+def scene_faces(data):
+    faces = read_pts_folder(data / "faces68/scenes/afw")
+    photos = {}
+    for f in faces:
+        photos.setdefault(f.image, []).append(f.landmarks)
+    return sorted(photos.items())[:12]
+
+
+def test_detect_on_whole_photos(lm, scene_faces):
+    found, errs = 0, []
+    total = sum(len(g) for _, g in scene_faces)
+    for path, gts in scene_faces:
+        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        faces = lm.detect(image)
+        for gt in gts:
+            centre = gt.mean(0)
+            near = [f for f in faces if np.linalg.norm(f.landmarks.mean(0) - centre) < np.ptp(gt[:, 0]) / 2]
+            if near:
+                found += 1
+                errs.append(nme(near[0].landmarks, gt, "iod")[0])
+    assert found >= 0.6 * total            # Haar is a frontal detector; AFW has profiles
+    assert np.median(errs) < 0.08
+    face = lm.detect(image)[0] if lm.detect(image) else None
+    if face is not None:
+        assert face.landmarks.shape == (68, 2) and face.five.shape == (5, 2)
+        assert set(face.pose) == {"yaw", "pitch", "roll"}
+
+
+def test_grey_rgba_16bit_images(lm, data):
+    rgb = cv2.cvtColor(cv2.imread(str(data / "samples/einstein.jpg")), cv2.COLOR_BGR2RGB)
+    ref = lm.detect(rgb)
+    assert len(ref) == 1
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    deep = rgb.astype(np.uint16) * 257
+    for img in (grey, rgba, deep):
+        faces = lm.detect(img)
+        assert len(faces) == 1
+        assert np.abs(faces[0].landmarks - ref[0].landmarks).max() < (3.0 if img is grey else 0.01)
+
+
+def test_batch_and_from_boxes_agree(lm, data):
+    img = cv2.cvtColor(cv2.imread(str(data / "samples/einstein.jpg")), cv2.COLOR_BGR2RGB)
+    single = lm.detect(img)
+    batched = lm.batch([img, img])
+    assert [len(b) for b in batched] == [1, 1]
+    assert np.allclose(batched[1][0].landmarks, single[0].landmarks, atol=1e-3)
+    again = lm.from_boxes(img, [single[0].box], box_type="haar")
+    assert np.allclose(again[0].landmarks, single[0].landmarks, atol=1e-3)
+
+
+def test_detect_cli_json_errors_and_drawing(tmp_path, data):
+    bad = tmp_path / "corrupt.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((120, 160, 3), 90, np.uint8))
+    good = data / "samples/einstein.jpg"
+    r = _cli("detect", bad, good, blank, "--json", "--draw", tmp_path / "drawn")
+    assert r.returncode == 1
+    assert f"{bad}: cannot decode image" in r.stderr and "blank.png: no face found" in r.stderr
+    assert "Traceback" not in r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["image"] for x in lines] == [str(good), str(blank)]
+    rec = lines[0]
+    assert rec["width"] == 1024 or rec["width"] > 0
+    face = rec["faces"][0]
+    assert set(face) >= {"box", "score", "landmarks", "pose"} and len(face["landmarks"]) == 68
+    assert set(face["pose"]) == {"yaw", "pitch", "roll"}
+    assert (tmp_path / "drawn" / "einstein.png").is_file() and not (tmp_path / "drawn" / "corrupt.png").exists()
+
+
+def test_evaluate_cli_with_model(tmp_path, data):
+    for p in sorted((data / "faces68/test/ytf").glob("*.pts"))[:20]:
+        shutil.copy(p, tmp_path / p.name)
+        shutil.copy(p.with_suffix(".jpg"), tmp_path / p.with_suffix(".jpg").name)
+    r = _cli("evaluate", tmp_path, "--model", "pfld68", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout.splitlines()[-1])
+    assert rep["n"] == 20 and rep["norm"] == "iod" and 0 < rep["nme"] < 0.1 and {"fr", "auc", "threshold"} <= set(rep)
+
+
+def test_align_and_demo_cli(tmp_path, data):
+    r = _cli("align", data / "samples/einstein.jpg", "--out", tmp_path / "al", "--size", "128")
+    assert r.returncode == 0, r.stderr
+    crop = cv2.imread(str(tmp_path / "al" / "einstein_0.png"))
+    assert crop.shape == (128, 128, 3)
+    r = _cli("demo", "--out", tmp_path / "demo.png")
+    assert r.returncode == 0, r.stderr
+    assert cv2.imread(str(tmp_path / "demo.png")) is not None

@@ -1,0 +1,84 @@
+"""The training loop on a handful of faces: it runs, it is reproducible, and --resume continues exactly."""
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from facemark.config import load_config
+from facemark.training.trainer import train
+
+CONFIG = {
+    "name": "tiny",
+    "model": {"name": "pfld", "n_points": 68, "width": 0.25, "input_size": 64},
+    "codec": {"name": "regression"},
+    "loss": {"name": "wing", "w": 10.0, "epsilon": 2.0, "scale": 64},
+    "input_size": 64, "epochs": 2, "batch_size": 8, "lr": 0.002, "threads": 1, "seed": 3,
+    "pose_weighting": True, "pose_weight_floor": 1.0,
+    "data": {"train": ["faces"], "val": "faces", "precrop_size": 96},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_root(data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    (root / "faces").mkdir()
+    for p in sorted((data / "faces68/train/afw").glob("*.pts"))[:16]:
+        shutil.copy(p, root / "faces" / p.name)
+        shutil.copy(p.with_suffix(".jpg"), root / "faces" / p.with_suffix(".jpg").name)
+    return root
+
+
+def _config(tmp_path, root, **over):
+    cfg = dict(CONFIG, data_root=str(root), **over)
+    path = tmp_path / f"{cfg['name']}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return load_config(path)
+
+
+def test_resume_continues_exactly(tmp_path, tiny_root):
+    straight = train(_config(tmp_path, tiny_root), tmp_path / "a")
+    half = _config(tmp_path, tiny_root)
+    half.epochs = 1
+    train(half, tmp_path / "b")
+    train(_config(tmp_path, tiny_root), tmp_path / "b", resume=True)
+    a = torch.load(straight / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert a["epoch"] == b["epoch"] == 2
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    log = (tmp_path / "a" / "log.jsonl").read_text().splitlines()
+    assert len(log) == 2 and (tmp_path / "a" / "best.pt").is_file()
+
+
+def test_existing_run_needs_resume_flag(tmp_path, tiny_root):
+    cfg = _config(tmp_path, tiny_root, epochs=1)
+    train(cfg, tmp_path / "r")
+    r = subprocess.run([sys.executable, "-m", "facemark", "train", str(tmp_path / "tiny.yaml"), "--out",
+                        str(tmp_path / "r")], capture_output=True, text=True)
+    assert r.returncode == 2 and "already holds a run; pass --resume" in r.stderr
+
+
+def test_export_matches_torch_and_loads(tmp_path, tiny_root):
+    from facemark.runtime import OnnxLandmarkModel
+    from facemark.training.export import export
+
+    run = train(_config(tmp_path, tiny_root, epochs=1), tmp_path / "e")
+    onnx_path = export(run / "best.pt", "tiny", tmp_path / "w")
+    model = OnnxLandmarkModel(onnx_path)
+    assert model.card.input_size == 64 and model.card.meta["macs"] > 0
+    out = model(np.zeros((3, 64, 64, 3), np.uint8))
+    assert out.shape == (3, 68, 2) and np.isfinite(out).all()
+
+
+def test_98_point_training_on_wflw_fixture(tmp_path, fixtures):
+    cfg = _config(tmp_path, fixtures, pose_weighting=False, epochs=1, batch_size=2,
+                  model={"name": "pfld", "n_points": 98, "width": 0.25, "input_size": 64},
+                  data={"n_points": 98, "precrop_size": 96,
+                        "train": [{"format": "wflw", "list": "wflw_list.txt", "images": "."}],
+                        "val": {"format": "wflw", "list": "wflw_list.txt", "images": "."}})
+    run = train(cfg, tmp_path / "w98")
+    assert (run / "best.pt").is_file()
