@@ -62,8 +62,8 @@ def test_pfld_layout(width, params):
     n = sum(p.numel() for name, p in m.named_parameters() if not name.startswith("aux."))
     assert n == params
     x = torch.zeros(2, 3, 112, 112)
-    out, angles = m.forward_with_pose(x)
-    assert out.shape == (2, 136) and angles.shape == (2, 3)
+    out = m.forward_train(x)
+    assert out["out"].shape == (2, 136) and out["angles"].shape == (2, 3)
     # the 14x14 16-channel stage, the 7x7 32-channel conv and the 1x1 128 vector feed the head
     assert m.fc.in_features == {1.0: 16 + 32 + 128, 0.25: 8 + 8 + 32}[width]
     mid = m.stage3(m.stem(x))

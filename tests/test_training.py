@@ -82,3 +82,26 @@ def test_98_point_training_on_wflw_fixture(tmp_path, fixtures):
                         "val": {"format": "wflw", "list": "wflw_list.txt", "images": "."}})
     run = train(cfg, tmp_path / "w98")
     assert (run / "best.pt").is_file()
+
+
+@pytest.mark.parametrize("model, codec, loss", [
+    ({"name": "hourglass", "n_points": 68, "stacks": 2, "channels": 32, "depth": 2},
+     {"name": "heatmap", "stride": 4, "sigma": 1.5, "decoder": "soft_argmax"}, {"name": "awing"}),
+    ({"name": "hrnet", "n_points": 68, "width": 8, "blocks": 1, "modules": [1, 1, 1], "stem_blocks": 1},
+     {"name": "heatmap", "stride": 4, "sigma": 1.5, "decoder": "argmax"}, {"name": "heatmap_mse"}),
+    ({"name": "pipnet_mobilenetv2", "n_points": 68, "width": 0.25, "num_nb": 10, "stride": 32},
+     {"name": "pip", "stride": 32, "num_nb": 10}, {"name": "pip"}),
+])
+def test_every_family_trains_exports_and_decodes(tmp_path, tiny_root, model, codec, loss):
+    from facemark.runtime import OnnxLandmarkModel
+    from facemark.training.export import export
+
+    cfg = _config(tmp_path, tiny_root, model=model, codec=codec, loss=loss, pose_weighting=False, epochs=1)
+    run = train(cfg, tmp_path / "run")
+    log = (run / "log.jsonl").read_text()
+    assert '"nme"' in log
+    onnx_path = export(run / "best.pt", "m", tmp_path / "w")
+    m = OnnxLandmarkModel(onnx_path)
+    assert m.card.codec["name"] == codec["name"]
+    out = m(np.zeros((2, 64, 64, 3), np.uint8))
+    assert out.shape == (2, 68, 2) and np.isfinite(out).all()

@@ -29,8 +29,8 @@ def images_per_second(width: float, bf16: bool, channels_last: bool, batch: int,
     for _ in range(steps + 1):
         t = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out, angles = m.forward_with_pose(x)
-        total = loss(out.float().view(batch, -1, 2), y).mean() + 0 * angles.float().sum()
+            out = m.forward_train(x)
+        total = loss(out["out"], y).mean() + 0 * out["angles"].float().sum()
         opt.zero_grad()
         total.backward()
         opt.step()

@@ -46,7 +46,7 @@ class TrainConfig:
     codec: dict[str, Any]
     loss: dict[str, Any]
     input_size: int = 112
-    pose_weighting: bool = True   # PFLD's auxiliary pose weighting (needs a model with forward_with_pose)
+    pose_weighting: bool = True   # PFLD's auxiliary pose weighting (models with predicts_pose)
     pose_weight_floor: float = 0.0  # added to PFLD's sum of (1 - cos) terms; 0 = the paper's formula
     class_weighting: bool = True  # PFLD's rare-class weights
     epochs: int = 100

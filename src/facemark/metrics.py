@@ -9,11 +9,12 @@ divided by the normaliser d:
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
+from .images import atomic_write_bytes
 from .schemes import scheme
 
 NORMS = ("iod", "ipd", "box", "diag")
@@ -92,9 +93,6 @@ def plot_ced(curves: dict[str, np.ndarray], path: str | Path, threshold: float =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .images import atomic_write_bytes
-    import io
-
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
     for label, errors in curves.items():
         x, y = ced(errors, threshold)
@@ -110,8 +108,3 @@ def plot_ced(curves: dict[str, np.ndarray], path: str | Path, threshold: float =
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
     atomic_write_bytes(Path(path), buf.getvalue())
-
-
-def stack(shapes: Sequence[np.ndarray]) -> np.ndarray:
-    """Stack equal-length shapes into (M, N, 2)."""
-    return np.stack([np.asarray(s, dtype=np.float64) for s in shapes])

@@ -271,9 +271,7 @@ def read_wflw(list_file: str | Path, image_root: str | Path,
 def _cofw_arrays(path: Path, split: str) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Images, (N, 87) shapes and (N, 4) boxes from a COFW .mat (v5 via scipy, v7.3 via h5py)."""
     names = {"train": ("IsTr", "phisTr", "bboxesTr"), "test": ("IsT", "phisT", "bboxesT")}[split]
-    with path.open("rb") as fh:
-        is_hdf5 = fh.read(8) == b"\x89HDF\r\n\x1a\n" or _is_v73(path)
-    if is_hdf5:
+    if _is_hdf5(path):
         import h5py
 
         with h5py.File(path, "r") as f:
@@ -296,10 +294,11 @@ def _cofw_arrays(path: Path, split: str) -> tuple[list[np.ndarray], np.ndarray, 
     return images, np.asarray(phis, dtype=np.float64), np.asarray(boxes, dtype=np.float64)
 
 
-def _is_v73(path: Path) -> bool:
+def _is_hdf5(path: Path) -> bool:
+    """MATLAB v7.3 files are HDF5 (signature at byte 0, or at 512 after MATLAB's text header)."""
     with path.open("rb") as fh:
-        head = fh.read(128)
-    return b"MATLAB 7.3" in head
+        head = fh.read(520)
+    return b"\x89HDF\r\n\x1a\n" in (head[:8], head[512:520])
 
 
 def read_cofw(mat_file: str | Path, split: str = "test",

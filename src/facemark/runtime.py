@@ -98,5 +98,5 @@ class OnnxLandmarkModel:
         """(B, S, S, 3) RGB uint8 crops -> (B, N, 2) landmarks in crop pixels."""
         if len(crops) == 0:
             return np.zeros((0, self.card.n_points, 2))
-        out = self.session.run(None, {self.input_name: to_input(crops)})[0]
-        return self.codec.decode(out)
+        out = self.session.run(None, {self.input_name: to_input(crops)})
+        return self.codec.decode(out[0] if len(out) == 1 else tuple(out))

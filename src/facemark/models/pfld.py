@@ -34,6 +34,8 @@ class AuxiliaryNet(nn.Module):
 class PFLD(nn.Module):
     """PFLD landmark regressor; ``forward`` returns (B, 2N) normalised coordinates (see RegressionCodec)."""
 
+    predicts_pose = True  # forward_train also returns the auxiliary net's angles
+
     def __init__(self, n_points: int = 68, width: float = 1.0, input_size: int = 112) -> None:
         super().__init__()
         if input_size % 16:
@@ -72,10 +74,10 @@ class PFLD(nn.Module):
         self.fc.bias.copy_(mean_output)
         self.fc.weight.mul_(0.1)
 
-    def forward_with_pose(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_train(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Landmarks and the auxiliary net's (yaw, pitch, roll) in radians (training only)."""
         out, mid = self._forward(x)
-        return out, self.aux(mid)
+        return {"out": out, "angles": self.aux(mid)}
 
 
 @MODELS.register("pfld")

@@ -31,6 +31,9 @@ def predict_crops(model: torch.nn.Module, codec, val: ValCrops, bf16: bool = Tru
     for i in range(0, len(val.images), batch_size):
         x = torch.from_numpy(to_input(val.images[i:i + batch_size])).contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            outs.append(model(x).float().numpy())
-    pts = codec.decode(np.concatenate(outs))
+            out = model(x)
+        outs.append(tuple(o.float().numpy() for o in out) if isinstance(out, tuple) else out.float().numpy())
+    merged = (tuple(np.concatenate(parts) for parts in zip(*outs)) if isinstance(outs[0], tuple)
+              else np.concatenate(outs))
+    pts = codec.decode(merged)
     return np.stack([c.to_source(p) for c, p in zip(val.crops, pts)])

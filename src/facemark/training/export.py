@@ -38,9 +38,12 @@ def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None
     onnx_path = out_dir / f"{name}.onnx"
     tmp = out_dir / f".{name}.onnx.tmp"
     dummy = torch.zeros(1, 3, cfg.input_size, cfg.input_size)
+    with torch.no_grad():
+        sample = model(dummy)
+    outputs = [f"output_{k}" for k in range(len(sample))] if isinstance(sample, tuple) else ["output"]
     # the wrapper must be in eval mode too: the exporter restores its mode (and so its children's) afterwards
-    torch.onnx.export(_Inference(model).eval(), (dummy,), str(tmp), input_names=["image"], output_names=["output"],
-                      dynamic_axes={"image": {0: "batch"}, "output": {0: "batch"}}, opset_version=17,
+    torch.onnx.export(_Inference(model).eval(), (dummy,), str(tmp), input_names=["image"], output_names=outputs,
+                      dynamic_axes={name: {0: "batch"} for name in ["image", *outputs]}, opset_version=17,
                       dynamo=False)
     _check_same_outputs(model, tmp, cfg.input_size)
     params, macs = count_inference_cost(model, cfg.input_size)
@@ -97,9 +100,10 @@ def _check_same_outputs(model: torch.nn.Module, onnx_path: Path, size: int) -> N
     x = np.random.default_rng(0).uniform(-1, 1, (2, 3, size, size)).astype(np.float32)
     model.eval()
     with torch.no_grad():
-        ref = model(torch.from_numpy(x)).numpy()
+        ref = model(torch.from_numpy(x))
+    refs = [r.numpy() for r in ref] if isinstance(ref, tuple) else [ref.numpy()]
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = sess.run(None, {"image": x})[0]
-    if not np.allclose(ref, got, atol=1e-4):
-        onnx_path.unlink()
-        raise DataError(onnx_path, f"ONNX output differs from torch (max {np.abs(ref - got).max():.2e})")
+    for r, got in zip(refs, sess.run(None, {"image": x})):
+        if not np.allclose(r, got, atol=1e-4):
+            onnx_path.unlink()
+            raise DataError(onnx_path, f"ONNX output differs from torch (max {np.abs(r - got).max():.2e})")

@@ -64,7 +64,7 @@ class Trainer:
         self.model = build_model(cfg).to(memory_format=torch.channels_last)
         self.codec = build_codec(cfg)
         self.loss = build_loss(cfg.loss)
-        if cfg.pose_weighting and not hasattr(self.model, "forward_with_pose"):
+        if cfg.pose_weighting and not getattr(self.model, "predicts_pose", False):
             raise FacemarkError(f"model {cfg.model['name']!r} has no pose branch; set pose_weighting: false")
         if cfg.pose_weighting and cfg.data.n_points not in (68, 98):
             raise FacemarkError(f"pose weighting needs 68 or 98 points (got {cfg.data.n_points}); "
@@ -81,6 +81,9 @@ class Trainer:
         train = load_datasets(root, cfg.data.train, cfg.data.n_points)
         self.train: CropSet = build_cropset(train, cfg.data.precrop_size, cfg.data.precrop_margin,
                                             self.cache_dir, cfg.threads)
+        if hasattr(self.codec, "fit"):  # codecs that learn from the data (PIPNet's neighbours) persist it
+            self.codec.fit(self.train.landmarks_in_crop(cfg.input_size))
+            cfg.codec = self.codec.config()
         names, flags = face_classes(train)
         self.weights = class_weights(flags) if cfg.class_weighting else np.ones(len(train), np.float32)
         if hasattr(self.model, "init_output_bias") and self.epoch == 0:
@@ -125,16 +128,14 @@ class Trainer:
             for g in self.opt.param_groups:
                 g["lr"] = lr
             x = torch.from_numpy(b.x).contiguous(memory_format=torch.channels_last)
-            target = torch.from_numpy(b.target)
+            target = ({k: torch.from_numpy(v) for k, v in b.target.items()} if isinstance(b.target, dict)
+                      else torch.from_numpy(b.target))
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                if cfg.pose_weighting:
-                    out, angles = self.model.forward_with_pose(x)
-                else:
-                    out = self.model(x)
-            per_sample = self.loss(out.float().view(len(x), -1, 2), target.view(len(x), -1, 2))
+                out = self.model.forward_train(x) if hasattr(self.model, "forward_train") else {"out": self.model(x)}
+            per_sample = self.loss(out["out"], target)
             w = torch.from_numpy(b.weight)
             if cfg.pose_weighting:
-                w = pfld_weights(angles, torch.from_numpy(b.angles), w, cfg.pose_weight_floor)
+                w = pfld_weights(out["angles"], torch.from_numpy(b.angles), w, cfg.pose_weight_floor)
             loss = (w * per_sample).mean()
             self.opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,0 +1,40 @@
+"""PIPNet (Jin et al. 2021): a backbone's stride-32 (or 16) features, and 1x1 heads predicting per point a
+score map, x/y offsets inside the cell and the offsets of its neighbours (see PIPCodec)."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from . import MODELS
+from .backbones import MobileNetV2, ResNet18
+
+
+class PIPNet(nn.Module):
+    def __init__(self, backbone: nn.Module, n_points: int, num_nb: int = 10) -> None:
+        super().__init__()
+        self.backbone = backbone
+        c = backbone.out_channels
+        self.score = nn.Conv2d(c, n_points, 1)
+        self.off_x = nn.Conv2d(c, n_points, 1)
+        self.off_y = nn.Conv2d(c, n_points, 1)
+        self.nb_x = nn.Conv2d(c, n_points * num_nb, 1)
+        self.nb_y = nn.Conv2d(c, n_points * num_nb, 1)
+        for head in (self.score, self.off_x, self.off_y, self.nb_x, self.nb_y):
+            nn.init.normal_(head.weight, std=0.001)
+            nn.init.zeros_(head.bias)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        f = self.backbone(x)
+        return self.score(f), self.off_x(f), self.off_y(f), self.nb_x(f), self.nb_y(f)
+
+
+@MODELS.register("pipnet_resnet18")
+def build_pipnet_resnet18(n_points: int = 68, num_nb: int = 10, stride: int = 32,
+                          coordconv: bool = False) -> PIPNet:
+    return PIPNet(ResNet18(stride, coordconv), n_points, num_nb)
+
+
+@MODELS.register("pipnet_mobilenetv2")
+def build_pipnet_mobilenetv2(n_points: int = 68, num_nb: int = 10, stride: int = 32, width: float = 1.0,
+                             coordconv: bool = False) -> PIPNet:
+    return PIPNet(MobileNetV2(width, stride, coordconv), n_points, num_nb)
