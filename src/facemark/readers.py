@@ -15,6 +15,7 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -177,23 +178,33 @@ def _resolve(root: Path, rel: str, list_path: Path, line: int) -> Path:
     return img
 
 
+def _parse_lines(list_file: Path, errors: list[DataError] | None,
+                 parse: Callable[[int, list[str]], FaceSample]) -> list[FaceSample]:
+    """Apply ``parse(line_number, fields)`` to every non-blank line; bad lines raise or are collected."""
+    fail = _Errors(errors)
+    out = []
+    for i, parts in _lines(list_file):
+        try:
+            out.append(parse(i, parts))
+        except DataError as e:
+            fail(e)
+    return out
+
+
 def read_300w_list(list_file: str | Path, root: str | Path | None = None, n_points: int = 68,
                    errors: list[DataError] | None = None) -> list[FaceSample]:
     """Read a 300W-style list: one image path per line (relative to ``root``, default the list's folder),
     each with its ``.pts`` beside it."""
     list_file = Path(list_file)
     root = Path(root) if root is not None else list_file.parent
-    fail = _Errors(errors)
-    out = []
-    for i, parts in _lines(list_file):
-        try:
-            if len(parts) != 1:
-                raise DataError(list_file, f"expected one image path, got {len(parts)} fields", i)
-            img = _resolve(root, parts[0], list_file, i)
-            out.append(FaceSample(image=img, landmarks=read_pts(img.with_suffix(".pts"), n_points)))
-        except DataError as e:
-            fail(e)
-    return out
+
+    def parse(i: int, parts: list[str]) -> FaceSample:
+        if len(parts) != 1:
+            raise DataError(list_file, f"expected one image path, got {len(parts)} fields", i)
+        img = _resolve(root, parts[0], list_file, i)
+        return FaceSample(image=img, landmarks=read_pts(img.with_suffix(".pts"), n_points))
+
+    return _parse_lines(list_file, errors, parse)
 
 
 def read_mtfl(list_file: str | Path, root: str | Path | None = None,
@@ -201,21 +212,19 @@ def read_mtfl(list_file: str | Path, root: str | Path | None = None,
     """Read an MTFL list: ``path x1..x5 y1..y5 [gender smile glasses pose]`` (0-based coordinates)."""
     list_file = Path(list_file)
     root = Path(root) if root is not None else list_file.parent
-    fail = _Errors(errors)
-    out = []
-    for i, parts in _lines(list_file):
+
+    def parse(i: int, parts: list[str]) -> FaceSample:
+        if len(parts) not in (11, 15):
+            raise DataError(list_file, f"expected a path and 10 (or 14) numbers, got {len(parts)} fields", i)
+        xy = _points(parts[1:11], 5, list_file, i).reshape(-1)
         try:
-            if len(parts) not in (11, 15):
-                raise DataError(list_file, f"expected a path and 10 (or 14) numbers, got {len(parts)} fields", i)
-            xy = _points(parts[1:11], 5, list_file, i).reshape(-1)
-            lm = np.stack([xy[:5], xy[5:]], axis=1)
             attrs = {k: int(v) for k, v in zip(MTFL_ATTRIBUTES, parts[11:])}
-            out.append(FaceSample(image=_resolve(root, parts[0], list_file, i), landmarks=lm, attributes=attrs))
         except ValueError:
-            fail(DataError(list_file, "attribute flags must be integers", i))
-        except DataError as e:
-            fail(e)
-    return out
+            raise DataError(list_file, "attribute flags must be integers", i) from None
+        return FaceSample(image=_resolve(root, parts[0], list_file, i), landmarks=np.stack([xy[:5], xy[5:]], 1),
+                          attributes=attrs)
+
+    return _parse_lines(list_file, errors, parse)
 
 
 def read_ljson(path: str | Path, group: str | None = None) -> np.ndarray:
@@ -249,23 +258,20 @@ def read_wflw(list_file: str | Path, image_root: str | Path,
     """Read a WFLW ``list_98pt_rect_attr_*.txt``: 196 coordinates, box x1 y1 x2 y2, 6 attribute flags, path."""
     list_file = Path(list_file)
     image_root = Path(image_root)
-    fail = _Errors(errors)
-    out = []
-    for i, parts in _lines(list_file):
+
+    def parse(i: int, parts: list[str]) -> FaceSample:
+        if len(parts) != 207:
+            raise DataError(list_file, f"expected 207 fields (196 + 4 + 6 + path), got {len(parts)}", i)
+        lm = _points(parts[:196], 98, list_file, i)
+        box = _points(parts[196:200], 2, list_file, i).reshape(4)
         try:
-            if len(parts) != 207:
-                raise DataError(list_file, f"expected 207 fields (196 + 4 + 6 + path), got {len(parts)}", i)
-            lm = _points(parts[:196], 98, list_file, i)
-            box = _points(parts[196:200], 2, list_file, i).reshape(4)
-            try:
-                flags = [int(v) for v in parts[200:206]]
-            except ValueError:
-                raise DataError(list_file, "attribute flags must be integers", i) from None
-            out.append(FaceSample(image=_resolve(image_root, parts[206], list_file, i), landmarks=lm, box=box,
-                                  attributes=dict(zip(WFLW_ATTRIBUTES, flags))))
-        except DataError as e:
-            fail(e)
-    return out
+            flags = [int(v) for v in parts[200:206]]
+        except ValueError:
+            raise DataError(list_file, "attribute flags must be integers", i) from None
+        return FaceSample(image=_resolve(image_root, parts[206], list_file, i), landmarks=lm, box=box,
+                          attributes=dict(zip(WFLW_ATTRIBUTES, flags)))
+
+    return _parse_lines(list_file, errors, parse)
 
 
 def _cofw_arrays(path: Path, split: str) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
