@@ -14,6 +14,9 @@ from facemark.metrics import nme
 from facemark.readers import read_pts_folder
 from facemark.runtime import WEIGHTS_DIR, OnnxLandmarkModel
 
+# mean NME (IOD) bound on the fixed subset; the shipped model measures MEASURED there (tools/benchmark.py)
+NME_BOUND = 0.08
+
 
 @pytest.fixture(scope="module")
 def lm():
@@ -79,20 +82,21 @@ def test_detect_on_whole_photos(lm, scene_faces):
 
 
 def test_grey_rgba_16bit_images(lm, data):
-    rgb = cv2.cvtColor(cv2.imread(str(data / "samples/einstein.jpg")), cv2.COLOR_BGR2RGB)
+    rgb = cv2.cvtColor(cv2.imread(str(data / "samples/lenna.png")), cv2.COLOR_BGR2RGB)
     ref = lm.detect(rgb)
     assert len(ref) == 1
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
     deep = rgb.astype(np.uint16) * 257
-    for img in (grey, rgba, deep):
+    for img in (rgba, deep):          # the same pixels in another container: the same answer
         faces = lm.detect(img)
-        assert len(faces) == 1
-        assert np.abs(faces[0].landmarks - ref[0].landmarks).max() < (3.0 if img is grey else 0.01)
+        assert len(faces) == 1 and np.abs(faces[0].landmarks - ref[0].landmarks).max() < 0.01
+    faces = lm.detect(grey)           # colour is gone: close, not identical
+    assert len(faces) == 1 and nme(faces[0].landmarks, ref[0].landmarks, "iod")[0] < 0.06
 
 
 def test_batch_and_from_boxes_agree(lm, data):
-    img = cv2.cvtColor(cv2.imread(str(data / "samples/einstein.jpg")), cv2.COLOR_BGR2RGB)
+    img = cv2.cvtColor(cv2.imread(str(data / "samples/lenna.png")), cv2.COLOR_BGR2RGB)
     single = lm.detect(img)
     batched = lm.batch([img, img])
     assert [len(b) for b in batched] == [1, 1]
@@ -106,7 +110,7 @@ def test_detect_cli_json_errors_and_drawing(tmp_path, data):
     bad.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((120, 160, 3), 90, np.uint8))
-    good = data / "samples/einstein.jpg"
+    good = data / "samples/lenna.png"
     r = _cli("detect", bad, good, blank, "--json", "--draw", tmp_path / "drawn")
     assert r.returncode == 1
     assert f"{bad}: cannot decode image" in r.stderr and "blank.png: no face found" in r.stderr
@@ -114,11 +118,11 @@ def test_detect_cli_json_errors_and_drawing(tmp_path, data):
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert [x["image"] for x in lines] == [str(good), str(blank)]
     rec = lines[0]
-    assert rec["width"] == 1024 or rec["width"] > 0
+    assert (rec["width"], rec["height"]) == (512, 512)
     face = rec["faces"][0]
     assert set(face) >= {"box", "score", "landmarks", "pose"} and len(face["landmarks"]) == 68
     assert set(face["pose"]) == {"yaw", "pitch", "roll"}
-    assert (tmp_path / "drawn" / "einstein.png").is_file() and not (tmp_path / "drawn" / "corrupt.png").exists()
+    assert (tmp_path / "drawn" / "lenna.png").is_file() and not (tmp_path / "drawn" / "corrupt.png").exists()
 
 
 def test_evaluate_cli_with_model(tmp_path, data):
@@ -132,10 +136,35 @@ def test_evaluate_cli_with_model(tmp_path, data):
 
 
 def test_align_and_demo_cli(tmp_path, data):
-    r = _cli("align", data / "samples/einstein.jpg", "--out", tmp_path / "al", "--size", "128")
+    r = _cli("align", data / "samples/lenna.png", "--out", tmp_path / "al", "--size", "128")
     assert r.returncode == 0, r.stderr
-    crop = cv2.imread(str(tmp_path / "al" / "einstein_0.png"))
+    crop = cv2.imread(str(tmp_path / "al" / "lenna_0.png"))
     assert crop.shape == (128, 128, 3)
     r = _cli("demo", "--out", tmp_path / "demo.png")
     assert r.returncode == 0, r.stderr
     assert cv2.imread(str(tmp_path / "demo.png")) is not None
+
+
+def test_detect_cli_on_a_video(tmp_path, data):
+    frame = cv2.imread(str(data / "samples/lenna.png"))
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, frame.shape[1::-1])
+    for _ in range(3):
+        writer.write(frame)
+    writer.release()
+    r = _cli("detect", path, "--json")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["frame"] for x in lines] == [0, 1, 2] and all(len(x["faces"]) == 1 for x in lines)
+
+
+def test_flip_test_is_mirror_symmetric(data):
+    from facemark.crop import crop_from_landmarks
+    from facemark.schemes import IBUG68
+
+    model = OnnxLandmarkModel("pfld68", threads=2, flip=True)
+    s = read_pts_folder(data / "faces68/test/ytf")[0]
+    x = crop_from_landmarks(s.landmarks, model.input_size).warp(s.load_image())[None]
+    a = model(x)
+    b = model(np.ascontiguousarray(x[:, :, ::-1]))
+    assert np.allclose(a, IBUG68.flip_points(b, model.input_size), atol=1e-4)

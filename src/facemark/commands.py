@@ -43,6 +43,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=0.1, help="failure / AUC threshold as a fraction (0.1)")
     p.add_argument("--json", action="store_true", help="print one JSON object (fractions, not percent)")
     p.add_argument("--plot", type=Path, help="write the CED curve to this PNG")
+    p.add_argument("--flip", action="store_true", help="with --model: average with the mirrored crop's answer")
 
 
 @command("evaluate", _evaluate_args)
@@ -61,8 +62,8 @@ def _evaluate(a: argparse.Namespace) -> int:
     else:
         from .landmarker import evaluate_model
 
-        gt, pred = evaluate_model(a.model, a.gt_dir)
-        label = a.model
+        gt, pred = evaluate_model(a.model, a.gt_dir, flip=a.flip)
+        label = a.model + (" +flip" if a.flip else "")
     if len({len(g) for g in gt}) != 1:
         raise DataError(a.gt_dir, "ground-truth files have different point counts")
     errors = nme(np.stack(pred), np.stack(gt), a.norm)
@@ -122,12 +123,13 @@ def _landmarker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", default="haar", help="haar (default), yunet, dlib, mediapipe")
     p.add_argument("--no-refine", action="store_true", help="skip the second pass that re-crops from landmarks")
     p.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
+    p.add_argument("--flip", action="store_true", help="average each face with its mirror (2x model cost)")
 
 
 def _landmarker(a: argparse.Namespace):
     from .landmarker import Landmarker
 
-    return Landmarker(a.model, a.detector, refine=not a.no_refine, threads=a.threads)
+    return Landmarker(a.model, a.detector, refine=not a.no_refine, threads=a.threads, flip=a.flip)
 
 
 def _detect_args(p: argparse.ArgumentParser) -> None:

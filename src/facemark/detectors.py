@@ -43,18 +43,23 @@ class Detector:
 
 @DETECTORS.register("haar")
 class HaarDetector(Detector):
-    """OpenCV's frontal-face Haar cascade; scores are the cascade's level weights."""
+    """OpenCV's frontal-face Haar cascade; scores are the cascade's level weights.
 
-    def __init__(self, min_size: int = 24) -> None:
-        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+    ``alt2`` with 3 neighbours is the default: on 60 AFW photos it found 83 of 104 annotated faces with 25
+    other detections, where ``default`` with 5 neighbours found 84 with 44 others.
+    """
+
+    def __init__(self, cascade: str = "alt2", min_neighbors: int = 3, min_size: int = 24) -> None:
+        path = Path(cv2.data.haarcascades) / f"haarcascade_frontalface_{cascade}.xml"
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
             raise FacemarkError(f"{path}: cannot load OpenCV's Haar cascade (opencv-python-headless < 5 ships it)")
+        self.min_neighbors = min_neighbors
         self.min_size = min_size
 
     def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         grey = cv2.equalizeHist(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
-        rects, _, weights = self.cascade.detectMultiScale3(grey, scaleFactor=1.1, minNeighbors=5,
+        rects, _, weights = self.cascade.detectMultiScale3(grey, scaleFactor=1.1, minNeighbors=self.min_neighbors,
                                                            minSize=(self.min_size, self.min_size),
                                                            outputRejectLevels=True)
         if len(rects) == 0:

@@ -41,12 +41,13 @@ class Landmarker:
     ``model``: a shipped model name (``facemark.runtime.available_models()``) or a path to an ``.onnx``
     with its ``.json`` card. ``detector``: a name from ``facemark.detectors.DETECTORS`` or a Detector.
     ``refine``: run the model a second time on the crop framed by the first pass's landmarks (the framing it
-    was trained on), which removes most of the detector's framing error.
+    was trained on), which removes most of the detector's framing error. ``flip``: average each crop's
+    answer with its mirror's (twice the model cost).
     """
 
     def __init__(self, model: str | Path = "pfld68", detector: str | Detector = "haar", refine: bool = True,
-                 threads: int | None = None, **detector_kwargs) -> None:
-        self.model = OnnxLandmarkModel(model, threads=threads)
+                 threads: int | None = None, flip: bool = False, **detector_kwargs) -> None:
+        self.model = OnnxLandmarkModel(model, threads=threads, flip=flip)
         self.scheme = scheme(self.model.card.n_points)
         if isinstance(detector, Detector):
             self.detector, self.detector_name = detector, type(detector).__name__
@@ -129,13 +130,14 @@ def predict_with_landmark_boxes(model: OnnxLandmarkModel, samples: list, chunk: 
     return np.stack(preds)
 
 
-def evaluate_model(model: str | Path, gt_dir: Path, threads: int | None = None) -> tuple[list, list]:
+def evaluate_model(model: str | Path, gt_dir: Path, threads: int | None = None,
+                   flip: bool = False) -> tuple[list, list]:
     """Run ``model`` on a 300W-layout folder with boxes from the ground-truth landmarks.
 
     Returns (ground truths, predictions), each a list of (N, 2) arrays in file order.
     """
     from .readers import read_pts_folder
 
-    lm = OnnxLandmarkModel(model, threads=threads)
+    lm = OnnxLandmarkModel(model, threads=threads, flip=flip)
     samples = read_pts_folder(gt_dir, lm.card.n_points)
     return [s.landmarks for s in samples], list(predict_with_landmark_boxes(lm, samples))

@@ -47,6 +47,8 @@ def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None
                       dynamo=False)
     _check_same_outputs(model, tmp, cfg.input_size)
     params, macs = count_inference_cost(model, cfg.input_size)
+    log = checkpoint.parent / "log.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
     card = {
         "name": name,
         "n_points": cfg.data.n_points,
@@ -56,7 +58,9 @@ def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None
         "parameters": params,
         "macs": macs,
         "checkpoint_epoch": st.get("epoch"),
-        "validation": st.get("metrics"),
+        "validation": st.get("metrics") or next((r["val"] for r in records if r["epoch"] == st.get("epoch")), None),
+        "epochs_run": len(records),
+        "train_minutes": round(sum(r["train_s"] + r["val_s"] for r in records) / 60, 1) if records else None,
         "config": st["config"],
         "torch": torch.__version__,
         "python": platform.python_version(),
