@@ -14,8 +14,8 @@ from facemark.metrics import nme
 from facemark.readers import read_pts_folder
 from facemark.runtime import WEIGHTS_DIR, OnnxLandmarkModel
 
-# mean NME (IOD) bound on the fixed subset; the shipped model measures MEASURED there (tools/benchmark.py)
-NME_BOUND = 0.08
+# mean NME (IOD) bound on the fixed subset: the shipped pfld68 measures 4.44% there
+NME_BOUND = 0.05
 
 
 @pytest.fixture(scope="module")
