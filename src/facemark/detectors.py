@@ -4,10 +4,11 @@ Backends: ``haar`` (OpenCV's cascade, ships with OpenCV: the fallback), ``yunet`
 model file the user points to), ``dlib`` (HOG) and ``mediapipe`` when those packages are installed.
 
 Every detector frames faces its own way; ``BOX_MAPS`` holds, per detector, the mapping from its box to the
-landmark box the models were trained on (fitted on annotated photos by ``tools/fit_box_maps.py``).
+landmark box the models were trained on (fitted on annotated faces by ``tools/fit_box_maps.py``).
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -137,11 +138,15 @@ def build_detector(name: str, **kwargs) -> Detector:
     return DETECTORS.build(name, **kwargs)
 
 
+@functools.lru_cache(maxsize=1)
+def _box_maps() -> dict:
+    return json.loads(BOX_MAPS_FILE.read_text()) if BOX_MAPS_FILE.is_file() else {}
+
+
 def box_map(detector: str) -> dict[str, float]:
     """The fitted box -> landmark-box mapping of a detector: centre shift (dx, dy) in box widths/heights and
     the landmark box's side relative to sqrt(w * h). Identity when none was fitted."""
-    maps = json.loads(BOX_MAPS_FILE.read_text()) if BOX_MAPS_FILE.is_file() else {}
-    return maps.get(detector, {}).get("map", {"dx": 0.0, "dy": 0.0, "scale": 1.0})
+    return dict(_box_maps().get(detector, {}).get("map", {"dx": 0.0, "dy": 0.0, "scale": 1.0}))
 
 
 def to_landmark_boxes(boxes: np.ndarray, mapping: dict[str, float]) -> np.ndarray:
