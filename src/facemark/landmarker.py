@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .crop import crop_from_box, crop_from_landmarks, landmark_box
+from .crop import crop_from_box, crop_from_landmarks
 from .detectors import Detector, box_map, build_detector, to_landmark_boxes
 from .images import to_rgb8
 from .pose import head_pose
@@ -124,7 +124,7 @@ def predict_with_landmark_boxes(model: OnnxLandmarkModel, samples: list, chunk: 
     preds = []
     for i in range(0, len(samples), chunk):
         part = samples[i:i + chunk]
-        crops = [crop_from_box(landmark_box(s.landmarks), size) for s in part]
+        crops = [crop_from_landmarks(s.landmarks, size) for s in part]
         x = np.stack([c.warp(s.load_image()) for c, s in zip(crops, part)])
         preds += [c.to_source(p) for c, p in zip(crops, model(x))]
     return np.stack(preds)
