@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from facemark.config import load_config
+from facemark.errors import FacemarkError
 from facemark.training.trainer import train
 
 CONFIG = {
@@ -105,3 +106,42 @@ def test_every_family_trains_exports_and_decodes(tmp_path, tiny_root, model, cod
     assert m.card.codec["name"] == codec["name"]
     out = m(np.zeros((2, 64, 64, 3), np.uint8))
     assert out.shape == (2, 68, 2) and np.isfinite(out).all()
+    if codec["name"] == "heatmap":  # the decoder ablation reads the same network out differently
+        assert OnnxLandmarkModel(onnx_path, decoder="quarter").codec.decoder == "quarter"
+    else:
+        with pytest.raises(FacemarkError, match="no choice of decoder"):
+            OnnxLandmarkModel(onnx_path, decoder="argmax")
+
+
+def test_stc_rounds_pseudo_label_and_resume_exactly(tmp_path, tiny_root, data):
+    pip = {"model": {"name": "pipnet_mobilenetv2", "n_points": 68, "width": 0.25, "num_nb": 10, "stride": 16},
+           "codec": {"name": "pip", "stride": 16, "num_nb": 10}, "loss": {"name": "pip"},
+           "pose_weighting": False, "input_size": 64}
+    base = train(_config(tmp_path, tiny_root, epochs=1, **pip), tmp_path / "base")
+    unlabeled = tiny_root / "unlabeled"
+    unlabeled.mkdir(exist_ok=True)
+    for p in sorted((data / "unlabeled/ytf").glob("*.jpg"))[:12]:
+        shutil.copy(p, unlabeled / p.name)
+    held_out = sorted(unlabeled.glob("*.jpg"))[0].stem.rsplit("_", 1)[0]
+    (tiny_root / "held_out").mkdir(exist_ok=True)
+    shutil.copy(sorted(unlabeled.glob("*.jpg"))[0], tiny_root / "held_out" / f"{held_out}_99.jpg")
+    stc = dict(pip, epochs=2, init_from=str(base / "last.pt"),
+               stc={"unlabeled": "unlabeled", "epochs_per_round": 1, "exclude_people_of": "held_out"})
+    straight = train(_config(tmp_path, tiny_root, **stc), tmp_path / "stc")
+    with np.load(straight / "pseudo-round1.npz") as z:
+        kept = [str(p) for p in z["paths"]]
+        assert z["landmarks"].shape == (len(kept), 68, 2)
+    assert kept and not any(held_out in p for p in kept)       # the held-out person's frames stay out
+    assert (straight / "pseudo-round2.npz").is_file()
+    half = _config(tmp_path, tiny_root, **stc)
+    half.epochs = 1
+    train(half, tmp_path / "stc2")
+    train(_config(tmp_path, tiny_root, **stc), tmp_path / "stc2", resume=True)
+    a = torch.load(straight / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "stc2" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_stc_needs_a_trained_pipnet(tmp_path, tiny_root):
+    with pytest.raises(FacemarkError, match="STC needs a PIPNet"):
+        train(_config(tmp_path, tiny_root, stc={"unlabeled": "faces"}), tmp_path / "x")

@@ -142,6 +142,34 @@ def test_pip_loss_zero_when_perfect_and_reads_gt_cells():
     assert loss(tuple(shifted), t)[0].item() == pytest.approx(0.2, abs=1e-5)
 
 
+def test_pip_loss_curriculum_tasks():
+    rng = np.random.default_rng(4)
+    codec = PIPCodec(128, 68, stride=16, num_nb=10)          # 8x8 grid; coarse maps 4x4 and 2x2
+    pts = rng.uniform(5, 120, (3, 68, 2))
+    codec.fit(pts)
+    t = {k: torch.from_numpy(v) for k, v in codec.encode(pts).items()}
+    pred = tuple(t[k].clone() + 0.1 for k in ("score", "off_x", "off_y", "nb_x", "nb_y"))
+    coarse = (torch.zeros(3, 68, 4, 4), torch.zeros(3, 68, 2, 2))
+    loss = LOSSES.build("pip", cls_weight=10.0)
+    full = loss(pred, t)
+    # a zero coarse map misses exactly one hot cell per point: MSE = 1 / cells
+    out = loss(pred, t, coarse, torch.tensor([1, 2, 3]))
+    assert out[0].item() == pytest.approx(10 * (1 / 4))
+    assert out[1].item() == pytest.approx(10 * (1 / 4 + 1 / 16))
+    assert out[2].item() == pytest.approx(full[2].item() + 10 * (1 / 4 + 1 / 16))
+    assert torch.equal(loss(pred, t), full)                 # without a curriculum: the plain PIPNet loss
+
+
+def test_pipnet_coarse_maps_share_the_score_head():
+    m = MODELS.build("pipnet_mobilenetv2", width=0.25, stride=16).eval()
+    x = torch.randn(1, 3, 128, 128)
+    with torch.no_grad():
+        out = m.forward_train(x)
+        f = m.backbone(x)
+        assert torch.allclose(out["coarse"][1], m.score(torch.nn.functional.max_pool2d(f, 4)), atol=1e-6)
+    assert [c.shape[-1] for c in out["coarse"]] == [4, 2]
+
+
 # --- layers and models ------------------------------------------------------------------------------------
 
 def test_coordconv_appends_coordinates():

@@ -1,57 +1,72 @@
-"""Training throughput of a model under fp32 / bf16 autocast and NCHW / channels_last (images per second).
+"""Training throughput of a config's model, codec and loss (images per second, augmentation excluded).
 
-On the 2-core AVX2 machine this project trains on, bf16 autocast was ~10x slower than fp32 (no AVX-512 BF16 /
-AMX), and channels_last helped fp32 a little; hence `bf16: false` in the configs.
+Runs the same forward / loss / backward / AdamW step as ``facemark train`` on synthetic faces (a jittered mean
+shape encoded by the config's codec), so the schedule of a config can be planned before it is started. On the
+2-core AVX2 machine this project trains on, bf16 autocast was ~10x slower than fp32 (no AVX-512 BF16 / AMX),
+hence ``bf16: false`` in the configs; ``--bf16`` measures both.
 
-    python tools/bench_train_step.py [--width 1.0] [--batch 64] [--steps 5]
+    python tools/bench_train_step.py configs/pfld68.yaml [configs/... ] [--batch 32] [--steps 3] [--bf16]
 """
 from __future__ import annotations
 
 import argparse
 import time
 
+import numpy as np
 import torch
 
-from facemark.losses import WingLoss
-from facemark.models import MODELS
+from facemark.config import load_config
+from facemark.losses import build_loss, pfld_weights
+from facemark.training.trainer import build_codec, build_model
 
 
-def images_per_second(width: float, bf16: bool, channels_last: bool, batch: int, steps: int) -> float:
+def images_per_second(config: str, batch: int | None, steps: int, bf16: bool) -> tuple[float, int]:
+    cfg = load_config(config)
+    batch = batch or cfg.batch_size
     torch.manual_seed(0)
-    m = MODELS.build("pfld", width=width)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    m = m.to(memory_format=fmt)
-    opt = torch.optim.AdamW(m.parameters(), 1e-3)
-    x = torch.randn(batch, 3, 112, 112).contiguous(memory_format=fmt)
-    y = torch.rand(batch, 68, 2)
-    loss = WingLoss(scale=112)
+    rng = np.random.default_rng(0)
+    model = build_model(cfg).to(memory_format=torch.channels_last).train()
+    codec, loss_fn = build_codec(cfg), build_loss(cfg.loss)
+    s = cfg.input_size
+    mean = rng.uniform(0.2 * s, 0.8 * s, (cfg.data.n_points, 2))
+    pts = (mean + rng.normal(0, 0.02 * s, (batch, cfg.data.n_points, 2))).astype(np.float32)
+    if hasattr(codec, "fit"):
+        codec.fit(pts)
+    enc = codec.encode(pts)
+    target = {k: torch.from_numpy(v) for k, v in enc.items()} if isinstance(enc, dict) else torch.from_numpy(enc)
+    x = torch.randn(batch, 3, s, s).contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), cfg.lr)
     times = []
     for _ in range(steps + 1):
         t = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = m.forward_train(x)
-        total = loss(out["out"], y).mean() + 0 * out["angles"].float().sum()
-        opt.zero_grad()
-        total.backward()
+            out = model.forward_train(x) if hasattr(model, "forward_train") else {"out": model(x)}
+        loss = loss_fn(out["out"], target)
+        if cfg.pose_weighting:
+            loss = pfld_weights(out["angles"], torch.zeros(batch, 3), torch.ones(batch), cfg.pose_weight_floor) * loss
+        opt.zero_grad(set_to_none=True)
+        loss.mean().backward()
         opt.step()
         times.append(time.perf_counter() - t)
-    return batch / min(times[1:])
+    return batch / float(np.median(times[1:])), batch
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--width", type=float, default=1.0)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("configs", nargs="+")
+    ap.add_argument("--batch", type=int, help="default: the config's batch size")
+    ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="also measure bf16 autocast")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    print(f"CPU capability: {torch.backends.cpu.get_cpu_capability()}")
-    for bf16 in (False, True):
-        for cl in (False, True):
-            ips = images_per_second(a.width, bf16, cl, a.batch, a.steps)
-            print(f"width {a.width} {'bf16' if bf16 else 'fp32'} {'channels_last' if cl else 'NCHW'}: {ips:.1f} img/s",
-                  flush=True)
+    print(f"CPU capability: {torch.backends.cpu.get_cpu_capability()}, {a.threads} threads")
+    n_train = 4808
+    for config in a.configs:
+        for bf16 in (False, True) if a.bf16 else (False,):
+            ips, batch = images_per_second(config, a.batch, a.steps, bf16)
+            print(f"{config} {'bf16' if bf16 else 'fp32'} batch {batch}: {ips:.1f} img/s, "
+                  f"~{n_train / ips / 60:.1f} min per epoch of {n_train} faces", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""Benchmark shipped models on faces68/test/ytf: accuracy, size, speed. Prints a markdown table and JSON.
+"""Benchmark landmark models on faces68/test/ytf: accuracy, size, speed, training cost. Prints a markdown table.
 
 Accuracy follows the standard protocol (boxes from the ground-truth landmarks, NME by inter-ocular distance);
-speed is ONNX Runtime on 1 thread, batch 1, median of repeated runs after warm-up (the crop warp is included,
-detection is not). Also reports the detector pipeline (haar + refine) on faces68/test/ytf images.
+speed is ONNX Runtime on 1 thread, batch 1, median of repeated runs after warm-up (the crop warp and the
+decoding are included, detection is not). Models are shipped names or exported ``.onnx`` files (with their
+``.json`` card, e.g. ``runs/NAME/export/NAME.onnx``). ``--decoders`` adds a row per heatmap decoder (the
+decoder ablation); ``--detector`` also runs the haar -> model (-> refine) pipeline on the test images.
 
-    python tools/benchmark.py [--models pfld68 ...] [--json out.json]
+    python tools/benchmark.py [--models pfld68 runs/x/export/x.onnx ...] [--decoders argmax soft_argmax]
+                              [--detector] [--json out.json] [--markdown out.md]
 """
 from __future__ import annotations
 
@@ -39,9 +42,9 @@ def ms_per_face(model: OnnxLandmarkModel, samples, repeats: int = 200) -> float:
     return float(np.median(times) * 1000)
 
 
-def detector_pipeline(name: str, samples, refine: bool) -> dict:
+def detector_pipeline(model: str, samples, refine: bool) -> dict:
     """NME of detector -> mapped box -> model (-> refine) on faces the detector finds."""
-    lm = Landmarker(name, "haar", refine=refine, threads=1)
+    lm = Landmarker(model, "haar", refine=refine, threads=1)
     errs, missed = [], 0
     for s in samples:
         faces = lm.detect(s.load_image())
@@ -54,39 +57,69 @@ def detector_pipeline(name: str, samples, refine: bool) -> dict:
     return {"detected": len(errs), "missed": missed, **summary(np.array(errs), "iod")}
 
 
+def measure(model: str, samples, gt: np.ndarray, decoder: str | None, detector: bool) -> dict:
+    net = OnnxLandmarkModel(model, threads=1, decoder=decoder)
+    flipped = OnnxLandmarkModel(model, threads=1, flip=True, decoder=decoder)
+    card = net.card.meta
+    row = {
+        "model": card["name"], "decoder": decoder or card["codec"].get("decoder"),
+        **summary(nme(predict_with_landmark_boxes(net, samples), gt, "iod"), "iod"),
+        "flip": summary(nme(predict_with_landmark_boxes(flipped, samples), gt, "iod"), "iod"),
+        "params": card.get("parameters"), "macs": card.get("macs"),
+        "ms_per_face_1thread": round(ms_per_face(net, samples), 3),
+        "train_minutes": card.get("train_minutes"), "epochs": card.get("epochs_run"),
+        "command": card.get("training_command"),
+    }
+    if detector:
+        row["haar"] = detector_pipeline(model, samples, refine=False)
+        row["haar_refine"] = detector_pipeline(model, samples, refine=True)
+    return row
+
+
+def markdown(rows: list[dict], n_faces: int) -> str:
+    head = ("| model | NME (IOD) | FR@10% | AUC@10% | NME with --flip | params | MACs | ms/face (1 thread) | "
+            "training |")
+    detector = all("haar" in r for r in rows)
+    if detector:
+        head += " haar boxes: NME / +refine (found) |"
+    lines = [head, "|" + "---|" * head.count(" |")]
+    for r in rows:
+        label = r["model"] + (f" ({r['decoder']})" if r["decoder"] else "")
+        train = f"{r['train_minutes']:.0f} min, {r['epochs']} epochs" if r["train_minutes"] else "?"
+        line = (f"| {label} | {r['nme'] * 100:.2f}% | {r['fr'] * 100:.2f}% | {r['auc']:.4f} | "
+                f"{r['flip']['nme'] * 100:.2f}% | {r['params']:,} | {r['macs'] / 1e6:.1f}M | "
+                f"{r['ms_per_face_1thread']:.2f} | {train} |")
+        if detector:
+            h, hr = r["haar"], r["haar_refine"]
+            line += f" {h['nme'] * 100:.2f}% / {hr['nme'] * 100:.2f}% ({h['detected']}/{n_faces}) |"
+        lines.append(line)
+    commands = {r["model"]: r["command"] for r in rows if r["command"]}
+    lines += ["", "Training commands:", ""] + [f"- {m}: `{c}`" for m, c in commands.items()]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", default=available_models())
+    ap.add_argument("--models", nargs="+", default=available_models(), help="shipped names or .onnx paths")
+    ap.add_argument("--decoders", nargs="+", choices=("argmax", "quarter", "soft_argmax"),
+                    help="for heatmap models: one row per decoder")
+    ap.add_argument("--detector", action="store_true", help="also measure the haar detector pipeline")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--markdown", type=Path)
     a = ap.parse_args()
     samples = read_pts_folder(a.data / "faces68/test/ytf")
     gt = np.array([s.landmarks for s in samples])
-    rows = {}
-    for name in a.models:
-        model = OnnxLandmarkModel(name, threads=1)
-        errors = nme(predict_with_landmark_boxes(model, samples), gt, "iod")
-        flip_errors = nme(predict_with_landmark_boxes(OnnxLandmarkModel(name, threads=1, flip=True), samples), gt,
-                          "iod")
-        card = model.card.meta
-        rows[name] = {
-            **summary(errors, "iod"), "flip": summary(flip_errors, "iod"),
-            "params": card.get("parameters"), "macs": card.get("macs"),
-            "ms_per_face_1thread": round(ms_per_face(model, samples), 3),
-            "train_minutes": card.get("train_minutes"),
-            "haar": detector_pipeline(name, samples, refine=False),
-            "haar_refine": detector_pipeline(name, samples, refine=True),
-        }
-        print(name, json.dumps(rows[name]), file=sys.stderr, flush=True)
-    print("| model | NME (IOD) | FR@10% | AUC@10% | NME with --flip | params | MACs | ms/face (1 thread) | "
-          "haar boxes: NME / +refine (found) |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, r in rows.items():
-        h, hr = r["haar"], r["haar_refine"]
-        print(f"| {name} | {r['nme'] * 100:.2f}% | {r['fr'] * 100:.2f}% | {r['auc']:.4f} | "
-              f"{r['flip']['nme'] * 100:.2f}% | {r['params']:,} | {r['macs'] / 1e6:.1f}M | "
-              f"{r['ms_per_face_1thread']:.2f} | {h['nme'] * 100:.2f}% / {hr['nme'] * 100:.2f}% "
-              f"({h['detected']}/{len(samples)}) |")
+    rows = []
+    for model in a.models:
+        heatmap = OnnxLandmarkModel(model).card.codec["name"] == "heatmap"
+        for decoder in (a.decoders if heatmap and a.decoders else [None]):
+            rows.append(measure(model, samples, gt, decoder, a.detector))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    table = markdown(rows, len(samples))
+    print(table)
+    if a.markdown:
+        a.markdown.write_text(table)
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2) + "\n")
     return 0

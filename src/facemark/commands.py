@@ -44,6 +44,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (fractions, not percent)")
     p.add_argument("--plot", type=Path, help="write the CED curve to this PNG")
     p.add_argument("--flip", action="store_true", help="with --model: average with the mirrored crop's answer")
+    p.add_argument("--decoder", choices=("argmax", "quarter", "soft_argmax"),
+                   help="with --model: read a heatmap model's output with this decoder instead of its own")
 
 
 @command("evaluate", _evaluate_args)
@@ -62,8 +64,8 @@ def _evaluate(a: argparse.Namespace) -> int:
     else:
         from .landmarker import evaluate_model
 
-        gt, pred = evaluate_model(a.model, a.gt_dir, flip=a.flip)
-        label = a.model + (" +flip" if a.flip else "")
+        gt, pred = evaluate_model(a.model, a.gt_dir, flip=a.flip, decoder=a.decoder)
+        label = a.model + (" +flip" if a.flip else "") + (f" ({a.decoder})" if a.decoder else "")
     if len({len(g) for g in gt}) != 1:
         raise DataError(a.gt_dir, "ground-truth files have different point counts")
     errors = nme(np.stack(pred), np.stack(gt), a.norm)

@@ -38,6 +38,22 @@ class DataConfig:
 
 
 @dataclass
+class StcConfig:
+    """PIPNet's self-training with curriculum on unlabeled faces (off while ``unlabeled`` is empty).
+
+    Every ``epochs_per_round`` epochs the current model pseudo-labels the unlabeled images (face crops about
+    twice the landmark box, like faces68) and training continues on labeled + pseudo-labeled faces. Labeled
+    faces always train the full PIP task; pseudo-labeled ones train the curriculum's task of the round,
+    cycling 1 -> 2 -> 3: the score map max-pooled 4x (task 1), also 2x (task 2), the full task (3).
+    """
+
+    unlabeled: str = ""           # folder of images under data_root
+    epochs_per_round: int = 5
+    exclude_people_of: str = ""   # a folder of NAME_K images: unlabeled frames of those people are left out
+                                  # (keeps the people of the test split out of training)
+
+
+@dataclass
 class TrainConfig:
     """Everything one training run depends on; the run directory stores a copy."""
 
@@ -58,8 +74,10 @@ class TrainConfig:
     threads: int = 2
     bf16: bool = False            # bf16 autocast: fast only on CPUs with AVX-512 BF16 / AMX
     data_root: str = "../shared/data"
+    init_from: str = ""           # start from this checkpoint's weights (fine-tuning), not from scratch
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    stc: StcConfig = field(default_factory=StcConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +94,8 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
             value = _build(DataConfig, value or {}, where)
         elif key == "augment":
             value = _build(AugmentConfig, value or {}, where)
+        elif key == "stc":
+            value = _build(StcConfig, value or {}, where)
         elif key == "scale":
             value = tuple(value)
         kwargs[key] = value
@@ -85,15 +105,36 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         raise DataError(where, f"bad config: {e}") from None
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read a YAML training config."""
-    path = Path(path)
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config's values, with ``base: OTHER.yaml`` (relative to the file) read first and overridden.
+
+    Top-level keys replace the base's; ``data``, ``augment`` and ``stc`` are merged key by key, so a variant
+    names only what it changes (a model's, codec's or loss's mapping is replaced whole: its keys belong
+    together).
+    """
     if not path.is_file():
         raise DataError(path, "config file not found")
+    if path.resolve() in chain:
+        raise DataError(path, "config's base chain loops back to itself")
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise DataError(path, f"invalid YAML: {e}") from None
     if not isinstance(values, dict):
         raise DataError(path, "config must be a mapping")
-    return _build(TrainConfig, values, str(path))
+    base = values.pop("base", None)
+    if base is None:
+        return values
+    merged = _read_yaml(path.parent / base, chain + (path.resolve(),))
+    for key, value in values.items():
+        if key in ("data", "augment", "stc") and isinstance(value, dict):
+            merged[key] = {**(merged.get(key) or {}), **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a YAML training config (see ``_read_yaml`` for ``base:``)."""
+    path = Path(path)
+    return _build(TrainConfig, _read_yaml(path), str(path))

@@ -130,14 +130,14 @@ def predict_with_landmark_boxes(model: OnnxLandmarkModel, samples: list, chunk: 
     return np.stack(preds)
 
 
-def evaluate_model(model: str | Path, gt_dir: Path, threads: int | None = None,
-                   flip: bool = False) -> tuple[list, list]:
+def evaluate_model(model: str | Path, gt_dir: Path, threads: int | None = None, flip: bool = False,
+                   decoder: str | None = None) -> tuple[list, list]:
     """Run ``model`` on a 300W-layout folder with boxes from the ground-truth landmarks.
 
     Returns (ground truths, predictions), each a list of (N, 2) arrays in file order.
     """
     from .readers import read_pts_folder
 
-    lm = OnnxLandmarkModel(model, threads=threads, flip=flip)
+    lm = OnnxLandmarkModel(model, threads=threads, flip=flip, decoder=decoder)
     samples = read_pts_folder(gt_dir, lm.card.n_points)
     return [s.landmarks for s in samples], list(predict_with_landmark_boxes(lm, samples))

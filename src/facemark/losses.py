@@ -10,6 +10,7 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .registry import Registry
 
@@ -138,7 +139,7 @@ class AdaptiveWingLoss(MapLoss):
         return torch.where(x < self.theta, self.omega * torch.log1p((x / self.epsilon) ** p), a * x - c)
 
     def per_pixel(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        dilated = nn.functional.max_pool2d(target, 3, stride=1, padding=1)
+        dilated = F.max_pool2d(target, 3, stride=1, padding=1)
         w = 1.0 + self.weight * (dilated >= self.threshold).float()
         return w * self.raw(pred, target)
 
@@ -146,13 +147,29 @@ class AdaptiveWingLoss(MapLoss):
 @LOSSES.register("pip")
 class PIPLoss(nn.Module):
     """PIPNet: MSE on the score maps, plus L1 on the offset and neighbour-offset maps read at each point's
-    ground-truth cell only; ``cls_weight`` : ``reg_weight`` balances them (10 : 1 as in PIPNet)."""
+    ground-truth cell only; ``cls_weight`` : ``reg_weight`` balances them (10 : 1 as in PIPNet).
+
+    With STC's ``coarse`` score maps (2x and 4x pooled) and a per-sample curriculum ``task``: task 1 trains
+    only the 4x-coarse score map (MSE against the max-pooled target), task 2 adds the 2x-coarse one, and
+    task 3 adds the full loss above.
+    """
 
     def __init__(self, cls_weight: float = 10.0, reg_weight: float = 1.0) -> None:
         super().__init__()
         self.cls_weight, self.reg_weight = cls_weight, reg_weight
 
-    def forward(self, pred: tuple[torch.Tensor, ...], target: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, pred: tuple[torch.Tensor, ...], target: dict[str, torch.Tensor],
+                coarse: tuple[torch.Tensor, torch.Tensor] | None = None,
+                task: torch.Tensor | None = None) -> torch.Tensor:
+        full = self._full(pred, target)
+        if coarse is None or task is None:
+            return full
+        t = target["score"].float()
+        c2, c4 = (((c.float() - F.max_pool2d(t, k, ceil_mode=True)) ** 2).flatten(1).mean(dim=1)
+                  for c, k in zip(coarse, (2, 4)))
+        return (task == 3) * full + self.cls_weight * ((task >= 2) * c2 + c4)
+
+    def _full(self, pred: tuple[torch.Tensor, ...], target: dict[str, torch.Tensor]) -> torch.Tensor:
         score, off_x, off_y, nb_x, nb_y = (p.float() for p in pred)
         b, n = score.shape[:2]
         cell = target["cell"].long()                                            # (B, N)

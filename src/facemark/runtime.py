@@ -15,7 +15,7 @@ import numpy as np
 
 from .codecs import CODECS
 from .crop import to_input
-from .errors import DataError
+from .errors import DataError, FacemarkError
 from .schemes import scheme
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -71,10 +71,12 @@ class OnnxLandmarkModel:
     """A shipped landmark model: RGB uint8 crops in, crop-pixel landmarks out.
 
     ``flip=True`` also runs each crop mirrored and averages the two answers (test-time augmentation:
-    twice the cost, usually a little more accurate).
+    twice the cost, usually a little more accurate). ``decoder`` replaces the card's heatmap decoder
+    (``argmax``, ``quarter``, ``soft_argmax``): the same network read out differently, for ablations.
     """
 
-    def __init__(self, name_or_path: str | Path = "pfld68", threads: int | None = None, flip: bool = False) -> None:
+    def __init__(self, name_or_path: str | Path = "pfld68", threads: int | None = None, flip: bool = False,
+                 decoder: str | None = None) -> None:
         import onnxruntime as ort
 
         self.card, path = load_card(name_or_path)
@@ -94,8 +96,16 @@ class OnnxLandmarkModel:
         self.flip = flip
         self.scheme = scheme(self.card.n_points)
         kw = {k: v for k, v in self.card.codec.items() if k != "name"}
-        self.codec = CODECS.build(self.card.codec["name"], input_size=self.card.input_size,
-                                  n_points=self.card.n_points, **kw)
+        if decoder is not None:
+            if "decoder" not in kw:
+                raise FacemarkError(f"model {self.card.name!r} uses the {self.card.codec['name']!r} codec, "
+                                    "which has no choice of decoder")
+            kw["decoder"] = decoder
+        try:
+            self.codec = CODECS.build(self.card.codec["name"], input_size=self.card.input_size,
+                                      n_points=self.card.n_points, **kw)
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(path.with_suffix(".json"), f"bad codec in model card: {e}") from None
 
     @property
     def input_size(self) -> int:

@@ -30,9 +30,11 @@ _MBV2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 
 
 
 class MobileNetV2(nn.Module):
-    """MobileNetV2 features (ReLU activations) ending in the 1x1 conv to 1280 x width channels."""
+    """MobileNetV2 features (ReLU activations) ending in a 1x1 conv to ``out_channels`` (default 1280, or
+    1280 x width above width 1, as in the paper)."""
 
-    def __init__(self, width: float = 1.0, output_stride: int = 32, coordconv: bool = False) -> None:
+    def __init__(self, width: float = 1.0, output_stride: int = 32, coordconv: bool = False,
+                 out_channels: int | None = None) -> None:
         super().__init__()
         inp = scaled(32, width)
         blocks: list[nn.Module] = [stem_conv(3, inp, 3, 2, coordconv)]
@@ -44,7 +46,7 @@ class MobileNetV2(nn.Module):
                 stride = s if i == 0 else 1
                 blocks.append(InvertedResidual(inp, out, stride, t, residual=stride == 1 and inp == out))
                 inp = out
-        self.out_channels = scaled(1280, max(1.0, width))
+        self.out_channels = out_channels or scaled(1280, max(1.0, width))
         blocks.append(conv_bn(inp, self.out_channels, 1))
         self.features = nn.Sequential(*blocks)
 

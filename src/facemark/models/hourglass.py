@@ -52,8 +52,9 @@ class StackedHourglass(nn.Module):
     def __init__(self, n_points: int = 68, stacks: int = 2, channels: int = 128, depth: int = 4,
                  coordconv: bool = False) -> None:
         super().__init__()
-        self.stem = nn.Sequential(stem_conv(3, 64, 7, 2, coordconv), Residual(64, 128), nn.MaxPool2d(2),
-                                  Residual(128, 128), Residual(128, channels))
+        half = channels // 2  # the original's stem (64, 128 channels) at channels = 128, scaled with the width
+        self.stem = nn.Sequential(stem_conv(3, half, 7, 2, coordconv), Residual(half, channels), nn.MaxPool2d(2),
+                                  Residual(channels, channels), Residual(channels, channels))
         self.hourglasses = nn.ModuleList(Hourglass(depth, channels) for _ in range(stacks))
         self.features = nn.ModuleList(nn.Sequential(Residual(channels, channels), conv_bn(channels, channels, 1))
                                       for _ in range(stacks))

@@ -65,17 +65,21 @@ class HRModule(nn.Module):
 
 class HRNet(nn.Module):
     """HRNet-W``width``: branches of width, 2, 4 and 8 x width channels; stages 2-4 repeat ``modules``
-    HR modules of ``blocks`` basic blocks per branch. Outputs (B, N, H/4, W/4) heatmaps."""
+    HR modules of ``blocks`` basic blocks per branch. Outputs (B, N, H/4, W/4) heatmaps.
+
+    The stem (two stride-2 convs and ``stem_blocks`` bottlenecks) is ``stem_channels`` wide, 64 in the paper;
+    narrower stems and fewer blocks give the light variants that train on a 2-core CPU."""
 
     def __init__(self, n_points: int = 68, width: int = 18, blocks: int = 4, modules: tuple[int, ...] = (1, 4, 3),
-                 stem_blocks: int = 4, coordconv: bool = False) -> None:
+                 stem_blocks: int = 4, coordconv: bool = False, stem_channels: int = 64) -> None:
         super().__init__()
-        self.stem = nn.Sequential(stem_conv(3, 64, 3, 2, coordconv), conv_bn(64, 64, 3, 2))
-        layer1 = [Bottleneck(64, 64)] + [Bottleneck(256, 64) for _ in range(stem_blocks - 1)]
-        self.layer1 = nn.Sequential(*layer1)
+        c = stem_channels
+        self.stem = nn.Sequential(stem_conv(3, c, 3, 2, coordconv), conv_bn(c, c, 3, 2))
+        c4 = c * Bottleneck.expansion
+        self.layer1 = nn.Sequential(Bottleneck(c, c), *[Bottleneck(c4, c) for _ in range(stem_blocks - 1)])
         chans = [width * 2 ** k for k in range(4)]
         self.transitions = nn.ModuleList([
-            nn.ModuleList([conv_bn(256, chans[0], 3), conv_bn(256, chans[1], 3, 2)]),
+            nn.ModuleList([conv_bn(c4, chans[0], 3), conv_bn(c4, chans[1], 3, 2)]),
             conv_bn(chans[1], chans[2], 3, 2),
             conv_bn(chans[2], chans[3], 3, 2),
         ])
@@ -98,5 +102,5 @@ class HRNet(nn.Module):
 
 @MODELS.register("hrnet")
 def build_hrnet(n_points: int = 68, width: int = 18, blocks: int = 4, modules: list[int] | None = None,
-                stem_blocks: int = 4, coordconv: bool = False) -> HRNet:
-    return HRNet(n_points, width, blocks, tuple(modules or (1, 4, 3)), stem_blocks, coordconv)
+                stem_blocks: int = 4, coordconv: bool = False, stem_channels: int = 64) -> HRNet:
+    return HRNet(n_points, width, blocks, tuple(modules or (1, 4, 3)), stem_blocks, coordconv, stem_channels)

@@ -1,9 +1,14 @@
 """PIPNet (Jin et al. 2021): a backbone's stride-32 (or 16) features, and 1x1 heads predicting per point a
-score map, x/y offsets inside the cell and the offsets of its neighbours (see PIPCodec)."""
+score map, x/y offsets inside the cell and the offsets of its neighbours (see PIPCodec).
+
+For self-training with curriculum (STC), ``forward_train`` also applies the score head to the features
+max-pooled 2x and 4x: the coarser, easier score maps of the curriculum's tasks 2 and 1, with no extra weights.
+"""
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from . import MODELS
 from .backbones import MobileNetV2, ResNet18
@@ -24,8 +29,16 @@ class PIPNet(nn.Module):
             nn.init.zeros_(head.bias)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        f = self.backbone(x)
+        return self._heads(self.backbone(x))
+
+    def _heads(self, f: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return self.score(f), self.off_x(f), self.off_y(f), self.nb_x(f), self.nb_y(f)
+
+    def forward_train(self, x: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
+        f = self.backbone(x)
+        f2 = F.max_pool2d(f, 2, ceil_mode=True)
+        f4 = F.max_pool2d(f2, 2, ceil_mode=True)
+        return {"out": self._heads(f), "coarse": (self.score(f2), self.score(f4))}
 
 
 @MODELS.register("pipnet_resnet18")
@@ -36,5 +49,5 @@ def build_pipnet_resnet18(n_points: int = 68, num_nb: int = 10, stride: int = 32
 
 @MODELS.register("pipnet_mobilenetv2")
 def build_pipnet_mobilenetv2(n_points: int = 68, num_nb: int = 10, stride: int = 32, width: float = 1.0,
-                             coordconv: bool = False) -> PIPNet:
-    return PIPNet(MobileNetV2(width, stride, coordconv), n_points, num_nb)
+                             coordconv: bool = False, out_channels: int | None = None) -> PIPNet:
+    return PIPNet(MobileNetV2(width, stride, coordconv, out_channels), n_points, num_nb)

@@ -55,8 +55,11 @@ def _precrop(sample: FaceSample, size: int, margin: float) -> tuple[np.ndarray, 
 
 def build_cropset(samples: list[FaceSample], size: int, margin: float, cache_dir: Path | None = None,
                   threads: int = 2) -> CropSet:
-    """Decode and pre-crop every sample (cached as .npz keyed by the file list and parameters)."""
-    key = hashlib.sha256(repr(([str(s.image) for s in samples], size, margin)).encode()).hexdigest()[:16]
+    """Decode and pre-crop every sample (cached as .npz keyed by the files, landmarks and parameters)."""
+    h = hashlib.sha256(repr(([str(s.image) for s in samples], size, margin)).encode())
+    for s in samples:
+        h.update(np.ascontiguousarray(s.landmarks, dtype=np.float64).tobytes())
+    key = h.hexdigest()[:16]
     cache = cache_dir / f"crops-{key}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
         with np.load(cache) as z:
@@ -171,9 +174,10 @@ class Batch:
     target: np.ndarray   # (B, ...) codec-encoded targets
     angles: np.ndarray   # (B, 3) yaw, pitch, roll in radians of the augmented crop
     weight: np.ndarray   # (B,) class weight
+    task: np.ndarray     # (B,) STC curriculum task (3, the full task, for labeled faces)
 
 
-def batches(cs: CropSet, weights: np.ndarray, aug: Augmenter, codec, batch_size: int,
+def batches(cs: CropSet, weights: np.ndarray, tasks: np.ndarray, aug: Augmenter, codec, batch_size: int,
             rng: np.random.Generator, with_pose: bool) -> Iterator[Batch]:
     """One epoch of augmented batches in a random order (the last incomplete batch is dropped).
 
@@ -191,7 +195,7 @@ def batches(cs: CropSet, weights: np.ndarray, aug: Augmenter, codec, batch_size:
             angles = np.deg2rad([head_pose(pose_points(p), aug.size, aug.size) for p in pts]).astype(np.float32)
         else:
             angles = np.zeros((len(idx), 3), np.float32)
-        return Batch(to_input(np.stack(crops)), codec.encode(pts), angles, weights[idx])
+        return Batch(to_input(np.stack(crops)), codec.encode(pts), angles, weights[idx], tasks[idx])
 
     q: queue.Queue = queue.Queue(maxsize=3)
 

@@ -26,8 +26,10 @@ from ..errors import FacemarkError
 from ..losses import build_loss, pfld_weights
 from ..metrics import nme, summary
 from ..models import MODELS
+from ..readers import FaceSample
 from .data import Augmenter, CropSet, batches, build_cropset, class_weights, face_classes, load_datasets
 from .evaluate import predict_crops, val_crops
+from .stc import pseudo_label, round_task, unlabeled_images
 
 
 def build_model(cfg: TrainConfig) -> torch.nn.Module:
@@ -69,6 +71,10 @@ class Trainer:
         if cfg.pose_weighting and cfg.data.n_points not in (68, 98):
             raise FacemarkError(f"pose weighting needs 68 or 98 points (got {cfg.data.n_points}); "
                                 "set pose_weighting: false")
+        self.stc = bool(cfg.stc.unlabeled)
+        if self.stc and (cfg.loss["name"] != "pip" or not cfg.init_from):
+            raise FacemarkError("STC needs a PIPNet (loss: pip) and init_from: a trained checkpoint to "
+                                "pseudo-label with")
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.epoch = 0
         self.best = float("inf")
@@ -86,7 +92,11 @@ class Trainer:
             cfg.codec = self.codec.config()
         names, flags = face_classes(train)
         self.weights = class_weights(flags) if cfg.class_weighting else np.ones(len(train), np.float32)
-        if hasattr(self.model, "init_output_bias") and self.epoch == 0:
+        self.tasks = np.full(len(train), 3, np.int64)
+        self.labeled = (self.train, self.weights, self.tasks)
+        if self.stc:
+            self.unlabeled = unlabeled_images(root, cfg.stc)
+        if hasattr(self.model, "init_output_bias") and self.epoch == 0 and not cfg.init_from:
             # start from the mean face: the crop framing makes it a good first guess for every sample
             self.model.init_output_bias(torch.from_numpy(self.codec.encode(self.train.landmarks_in_crop(cfg.input_size)).mean(0)))
         self.val_samples = load_datasets(root, [cfg.data.val], cfg.data.n_points)
@@ -100,6 +110,13 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "epoch": self.epoch,
                 "best": self.best, "config": self.cfg.to_dict(),
                 "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}
+
+    def init_from(self, path: Path) -> None:
+        """Start from another run's weights (fine-tuning, STC); optimiser and schedule start afresh."""
+        if not path.is_file():
+            raise FacemarkError(f"{path}: init_from checkpoint not found")
+        self.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+        print(f"initialised from {path}", file=sys.stderr)
 
     def resume(self, path: Path) -> None:
         st = torch.load(path, map_location="cpu", weights_only=False)
@@ -119,7 +136,8 @@ class Trainer:
         rng = np.random.default_rng([cfg.seed, self.epoch])  # epoch-seeded: a resumed run replays exactly
         steps = len(self.train) // cfg.batch_size
         total, warm = steps * cfg.epochs, int(steps * cfg.warmup_epochs)
-        bar = tqdm(batches(self.train, self.weights, aug, self.codec, cfg.batch_size, rng, cfg.pose_weighting),
+        bar = tqdm(batches(self.train, self.weights, self.tasks, aug, self.codec, cfg.batch_size, rng,
+                           cfg.pose_weighting),
                    total=steps, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
                    mininterval=1.0 if sys.stderr.isatty() else 60.0, disable=None)
         running = 0.0
@@ -132,7 +150,8 @@ class Trainer:
                       else torch.from_numpy(b.target))
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
                 out = self.model.forward_train(x) if hasattr(self.model, "forward_train") else {"out": self.model(x)}
-            per_sample = self.loss(out["out"], target)
+            per_sample = (self.loss(out["out"], target, out["coarse"], torch.from_numpy(b.task)) if self.stc
+                          else self.loss(out["out"], target))
             w = torch.from_numpy(b.weight)
             if cfg.pose_weighting:
                 w = pfld_weights(out["angles"], torch.from_numpy(b.angles), w, cfg.pose_weight_floor)
@@ -144,6 +163,28 @@ class Trainer:
             bar.set_postfix(loss=f"{running / (k + 1):.4f}", lr=f"{lr:.2e}")
         return running / max(1, steps)
 
+    def start_round(self, r: int) -> None:
+        """STC round ``r``: pseudo-label the unlabeled faces with the current model (kept in the run
+        directory, so a resumed run trains on the same labels) and add them with the round's task."""
+        cfg = self.cfg
+        path = self.run_dir / f"pseudo-round{r}.npz"
+        if path.is_file():
+            with np.load(path) as z:
+                samples = [FaceSample(Path(p), pts) for p, pts in zip(z["paths"], z["landmarks"])]
+        else:
+            samples = pseudo_label(self.model, self.codec, self.unlabeled, cfg.input_size, bf16=cfg.bf16)
+            tmp = path.with_name(path.name + ".tmp.npz")
+            np.savez(tmp, paths=np.array([str(s.image) for s in samples]),
+                     landmarks=np.stack([s.landmarks for s in samples]))
+            tmp.replace(path)
+        pseudo = build_cropset(samples, cfg.data.precrop_size, cfg.data.precrop_margin, None, cfg.threads)
+        crops, weights, tasks = self.labeled
+        self.train = CropSet(np.concatenate([crops.images, pseudo.images]),
+                             np.concatenate([crops.landmarks, pseudo.landmarks]), crops.margin)
+        self.weights = np.concatenate([weights, np.ones(len(pseudo), np.float32)])
+        self.tasks = np.concatenate([tasks, np.full(len(pseudo), round_task(r), np.int64)])
+        print(f"STC round {r}: {len(pseudo)} pseudo-labeled faces on task {round_task(r)}", file=sys.stderr)
+
     def validate(self) -> dict:
         pred = predict_crops(self.model, self.codec, self.val, bf16=self.cfg.bf16)
         gt = np.array([s.landmarks for s in self.val_samples])
@@ -152,7 +193,10 @@ class Trainer:
     def fit(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        rounds_at = self.cfg.stc.epochs_per_round
         while self.epoch < self.cfg.epochs:
+            if self.stc and (self.epoch % rounds_at == 0 or len(self.train) == len(self.labeled[0])):
+                self.start_round(self.epoch // rounds_at + 1)
             t0 = time.time()
             train_loss = self.train_epoch()
             t1 = time.time()
@@ -183,6 +227,8 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, cache_dir: Path
         t.resume(last)
     elif last.is_file():
         raise FacemarkError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    elif cfg.init_from:
+        t.init_from(Path(cfg.init_from))
     t.load_data()
     t.fit()
     return run_dir
