@@ -11,6 +11,7 @@ from .cli import command
 from .errors import DataError
 from .metrics import NORMS, nme, plot_ced, summary
 from .readers import read_pts
+from .runtime import DEFAULT_MODEL
 
 
 def _pts_files(root: Path) -> dict[str, Path]:
@@ -34,9 +35,10 @@ def _print_report(report: dict, as_json: bool, label: str) -> None:
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("gt_dir", type=Path, help="ground truth: a 300W-layout folder of .pts files (and images)")
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--pred", type=Path, help="folder of predicted .pts files with the same relative names")
-    src.add_argument("--model", help="run this registered model on GT_DIR's images (boxes from the GT landmarks)")
+    src.add_argument("--model", default=DEFAULT_MODEL,
+                     help=f"run this model on GT_DIR's images, boxes from the GT landmarks (default {DEFAULT_MODEL})")
     p.add_argument("--norm", choices=NORMS, default="iod",
                    help="NME normaliser: iod (outer eye corners), ipd (pupils), box (sqrt(w*h) of the GT "
                         "landmarks' box), diag (its diagonal); default iod")
@@ -121,7 +123,8 @@ def _frames(path: Path):
 
 
 def _landmarker_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="pfld68", help="shipped model name or path to an .onnx (default pfld68)")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"shipped model name or path to an .onnx (default {DEFAULT_MODEL})")
     p.add_argument("--detector", default="haar", help="haar (default), yunet, dlib, mediapipe")
     p.add_argument("--no-refine", action="store_true", help="skip the second pass that re-crops from landmarks")
     p.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")

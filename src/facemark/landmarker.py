@@ -14,7 +14,7 @@ from .crop import crop_from_box, crop_from_landmarks
 from .detectors import Detector, box_map, build_detector, to_landmark_boxes
 from .images import to_rgb8
 from .pose import head_pose
-from .runtime import OnnxLandmarkModel
+from .runtime import DEFAULT_MODEL, OnnxLandmarkModel
 from .schemes import convert, scheme
 
 
@@ -45,7 +45,7 @@ class Landmarker:
     answer with its mirror's (twice the model cost).
     """
 
-    def __init__(self, model: str | Path = "pfld68", detector: str | Detector = "haar", refine: bool = True,
+    def __init__(self, model: str | Path = DEFAULT_MODEL, detector: str | Detector = "haar", refine: bool = True,
                  threads: int | None = None, flip: bool = False, **detector_kwargs) -> None:
         self.model = OnnxLandmarkModel(model, threads=threads, flip=flip)
         self.scheme = scheme(self.model.card.n_points)

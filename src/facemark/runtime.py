@@ -19,6 +19,7 @@ from .errors import DataError, FacemarkError
 from .schemes import scheme
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_MODEL = "pfld68"  # what detect, evaluate and Landmarker run unless told otherwise
 
 
 def sha256_of(path: Path) -> str:
@@ -75,7 +76,7 @@ class OnnxLandmarkModel:
     (``argmax``, ``quarter``, ``soft_argmax``): the same network read out differently, for ablations.
     """
 
-    def __init__(self, name_or_path: str | Path = "pfld68", threads: int | None = None, flip: bool = False,
+    def __init__(self, name_or_path: str | Path = DEFAULT_MODEL, threads: int | None = None, flip: bool = False,
                  decoder: str | None = None) -> None:
         import onnxruntime as ort
 

@@ -98,7 +98,8 @@ class Trainer:
             self.unlabeled = unlabeled_images(root, cfg.stc)
         if hasattr(self.model, "init_output_bias") and self.epoch == 0 and not cfg.init_from:
             # start from the mean face: the crop framing makes it a good first guess for every sample
-            self.model.init_output_bias(torch.from_numpy(self.codec.encode(self.train.landmarks_in_crop(cfg.input_size)).mean(0)))
+            mean_face = self.codec.encode(self.train.landmarks_in_crop(cfg.input_size)).mean(0)
+            self.model.init_output_bias(torch.from_numpy(mean_face))
         self.val_samples = load_datasets(root, [cfg.data.val], cfg.data.n_points)
         self.val = val_crops(self.val_samples, cfg.input_size)
         freqs = {n: round(float(f), 3) for n, f in zip(names, flags.mean(axis=0))}
