@@ -23,7 +23,7 @@ from facemark.crop import crop_from_landmarks
 from facemark.landmarker import Landmarker, predict_with_landmark_boxes
 from facemark.metrics import nme, summary
 from facemark.readers import read_pts_folder
-from facemark.runtime import OnnxLandmarkModel, available_models
+from facemark.runtime import OnnxLandmarkModel, available_models, load_card
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -112,7 +112,7 @@ def main() -> int:
     gt = np.array([s.landmarks for s in samples])
     rows = []
     for model in a.models:
-        heatmap = OnnxLandmarkModel(model).card.codec["name"] == "heatmap"
+        heatmap = load_card(model)[0].codec["name"] == "heatmap"
         for decoder in (a.decoders if heatmap and a.decoders else [None]):
             rows.append(measure(model, samples, gt, decoder, a.detector))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
