@@ -7,7 +7,7 @@ decoding are included, detection is not). Models are shipped names or exported `
 decoder ablation); ``--detector`` also runs the haar -> model (-> refine) pipeline on the test images.
 
     python tools/benchmark.py [--models pfld68 runs/x/export/x.onnx ...] [--decoders argmax soft_argmax]
-                              [--detector] [--json out.json] [--markdown out.md]
+                              [--detector] [--json out.json] [--markdown out.md] [--plot ced.png]
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from facemark.crop import crop_from_landmarks
 from facemark.landmarker import Landmarker, predict_with_landmark_boxes
-from facemark.metrics import nme, summary
+from facemark.metrics import nme, plot_ced, summary
 from facemark.readers import read_pts_folder
 from facemark.runtime import OnnxLandmarkModel, available_models, load_card
 
@@ -57,13 +57,15 @@ def detector_pipeline(model: str, samples, refine: bool) -> dict:
     return {"detected": len(errs), "missed": missed, **summary(np.array(errs), "iod")}
 
 
-def measure(model: str, samples, gt: np.ndarray, decoder: str | None, detector: bool) -> dict:
+def measure(model: str, samples, gt: np.ndarray, decoder: str | None, detector: bool) -> tuple[dict, np.ndarray]:
+    """One table row, and the per-face NME it summarises (for the CED plot)."""
     net = OnnxLandmarkModel(model, threads=1, decoder=decoder)
     flipped = OnnxLandmarkModel(model, threads=1, flip=True, decoder=decoder)
     card = net.card.meta
+    errors = nme(predict_with_landmark_boxes(net, samples), gt, "iod")
     row = {
         "model": card["name"], "decoder": decoder or card["codec"].get("decoder"),
-        **summary(nme(predict_with_landmark_boxes(net, samples), gt, "iod"), "iod"),
+        **summary(errors, "iod"),
         "flip": summary(nme(predict_with_landmark_boxes(flipped, samples), gt, "iod"), "iod"),
         "params": card.get("parameters"), "macs": card.get("macs"),
         "ms_per_face_1thread": round(ms_per_face(net, samples), 3),
@@ -73,7 +75,11 @@ def measure(model: str, samples, gt: np.ndarray, decoder: str | None, detector: 
     if detector:
         row["haar"] = detector_pipeline(model, samples, refine=False)
         row["haar_refine"] = detector_pipeline(model, samples, refine=True)
-    return row
+    return row, errors
+
+
+def label(row: dict) -> str:
+    return row["model"] + (f" ({row['decoder']})" if row["decoder"] else "")
 
 
 def markdown(rows: list[dict], n_faces: int) -> str:
@@ -84,9 +90,8 @@ def markdown(rows: list[dict], n_faces: int) -> str:
         head += " haar boxes: NME / +refine (found) |"
     lines = [head, "|" + "---|" * head.count(" |")]
     for r in rows:
-        label = r["model"] + (f" ({r['decoder']})" if r["decoder"] else "")
         train = f"{r['train_minutes']:.0f} min, {r['epochs']} epochs" if r["train_minutes"] else "?"
-        line = (f"| {label} | {r['nme'] * 100:.2f}% | {r['fr'] * 100:.2f}% | {r['auc']:.4f} | "
+        line = (f"| {label(r)} | {r['nme'] * 100:.2f}% | {r['fr'] * 100:.2f}% | {r['auc']:.4f} | "
                 f"{r['flip']['nme'] * 100:.2f}% | {r['params']:,} | {r['macs'] / 1e6:.1f}M | "
                 f"{r['ms_per_face_1thread']:.2f} | {train} |")
         if detector:
@@ -107,21 +112,26 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
+    ap.add_argument("--plot", type=Path, help="write the CED curves of all rows to this PNG")
     a = ap.parse_args()
     samples = read_pts_folder(a.data / "faces68/test/ytf")
     gt = np.array([s.landmarks for s in samples])
-    rows = []
+    rows, curves = [], {}
     for model in a.models:
         heatmap = load_card(model)[0].codec["name"] == "heatmap"
         for decoder in (a.decoders if heatmap and a.decoders else [None]):
-            rows.append(measure(model, samples, gt, decoder, a.detector))
-            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+            row, errors = measure(model, samples, gt, decoder, a.detector)
+            rows.append(row)
+            curves[label(row)] = errors
+            print(json.dumps(row), file=sys.stderr, flush=True)
     table = markdown(rows, len(samples))
     print(table)
     if a.markdown:
         a.markdown.write_text(table)
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2) + "\n")
+    if a.plot:
+        plot_ced(curves, a.plot, title="faces68/test/ytf, boxes from ground truth", norm="iod")
     return 0
 
 
