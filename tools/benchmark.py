@@ -25,7 +25,7 @@ from facemark.metrics import nme, plot_ced, summary
 from facemark.readers import read_pts_folder
 from facemark.runtime import OnnxLandmarkModel, available_models, load_card
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from _data import DATA
 
 
 def ms_per_face(model: OnnxLandmarkModel, samples, repeats: int = 200) -> float:

@@ -16,7 +16,8 @@ from facemark.metrics import nme, normaliser
 from facemark.readers import read_pts_folder
 from facemark.runtime import OnnxLandmarkModel
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from _data import DATA
+
 REGIONS = {"jaw": slice(0, 17), "brows": slice(17, 27), "nose": slice(27, 36), "eyes": slice(36, 48),
            "mouth": slice(48, 68)}
 

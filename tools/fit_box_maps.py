@@ -22,7 +22,7 @@ from facemark.detectors import BOX_MAPS_FILE, build_detector, to_landmark_boxes
 from facemark.errors import FacemarkError
 from facemark.readers import read_pts_folder
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from _data import DATA
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
