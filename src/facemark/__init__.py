@@ -4,7 +4,7 @@ Images in the public API are numpy arrays in RGB order (HxWx3 uint8; grey, RGBA 
 coordinates are 0-based pixel centres.
 
     import facemark
-    lm = facemark.Landmarker(model="pfld68")
+    lm = facemark.Landmarker(model="hrnet68")
     faces = lm.detect(rgb_image)
 """
 from __future__ import annotations

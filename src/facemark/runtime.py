@@ -19,7 +19,7 @@ from .errors import DataError, FacemarkError
 from .schemes import scheme
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_MODEL = "pfld68"  # what detect, evaluate and Landmarker run unless told otherwise
+DEFAULT_MODEL = "hrnet68"  # what detect, evaluate and Landmarker run unless told otherwise
 
 
 def sha256_of(path: Path) -> str:
