@@ -25,6 +25,13 @@ ZOO_BOUNDS = {"pipnet_mbv2x05_128": 0.046, "hourglass2x32_128": 0.047}
 
 
 @pytest.fixture(scope="module")
+def ytf_subset(data):
+    """The first 150 faces (sorted by name) of the held-out ytf test people, and their landmarks."""
+    samples = read_pts_folder(data / "faces68/test/ytf")[:150]
+    return samples, np.array([s.landmarks for s in samples])
+
+
+@pytest.fixture(scope="module")
 def lm():
     return Landmarker(DEFAULT_MODEL, "haar", threads=2)
 
@@ -40,20 +47,17 @@ def test_every_shipped_model_has_a_bound():
 @pytest.mark.parametrize("model,bound", [*NME_BOUNDS.items(),
                                          *((str(ZOO / f"{n}.onnx"), b) for n, b in ZOO_BOUNDS.items())],
                          ids=[*NME_BOUNDS, *ZOO_BOUNDS])
-def test_trained_model_nme_on_fixed_subset(data, model, bound):
-    # the first 150 faces (sorted by name) of the held-out ytf test people, boxes from the GT landmarks
-    samples = read_pts_folder(data / "faces68/test/ytf")[:150]
-    pred = predict_with_landmark_boxes(OnnxLandmarkModel(model, threads=2), samples)
-    errors = nme(pred, np.array([s.landmarks for s in samples]), "iod")
+def test_trained_model_nme_on_fixed_subset(ytf_subset, model, bound):
+    samples, gt = ytf_subset        # boxes from the GT landmarks
+    errors = nme(predict_with_landmark_boxes(OnnxLandmarkModel(model, threads=2), samples), gt, "iod")
     assert errors.mean() < bound
     assert np.mean(errors > 0.1) < 0.03
 
 
-def test_subpixel_decoders_beat_argmax_on_trained_heatmaps(data):
+def test_subpixel_decoders_beat_argmax_on_trained_heatmaps(ytf_subset):
     # 32x32 heatmaps of a 128 px crop: argmax alone quantises to 4 px cells (hourglass2x32_128 on the subset:
     # argmax 5.27%, quarter offset 4.76%, local soft-argmax 4.48%)
-    samples = read_pts_folder(data / "faces68/test/ytf")[:150]
-    gt = np.array([s.landmarks for s in samples])
+    samples, gt = ytf_subset
     err = {d: nme(predict_with_landmark_boxes(OnnxLandmarkModel(ZOO / "hourglass2x32_128.onnx", threads=2,
                                                                 decoder=d), samples), gt, "iod").mean()
            for d in ("argmax", "quarter", "soft_argmax")}
