@@ -2,6 +2,7 @@
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import yaml
 
 from facemark.config import load_config
 from facemark.errors import FacemarkError
+from facemark.training.data import build_cropset, load_datasets
 from facemark.training.trainer import train
 
 CONFIG = {
@@ -53,6 +55,41 @@ def test_resume_continues_exactly(tmp_path, tiny_root):
         assert torch.equal(a["model"][k], b["model"][k]), k
     log = (tmp_path / "a" / "log.jsonl").read_text().splitlines()
     assert len(log) == 2 and (tmp_path / "a" / "best.pt").is_file()
+
+
+def test_batch_workers_do_not_change_the_weights(tmp_path, tiny_root):
+    one = train(_config(tmp_path, tiny_root, epochs=1), tmp_path / "one")
+    three = train(_config(tmp_path, tiny_root, epochs=1), tmp_path / "three", workers=3)
+    a = torch.load(one / "last.pt", weights_only=False)["model"]
+    b = torch.load(three / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert '"device": "cpu"' in (three / "log.jsonl").read_text()
+
+
+def test_packed_faces_give_the_same_precrops(tmp_path, tiny_root):
+    # tools/pack_crops.py stores each face as its pre-crop: re-cropping it is the identity warp
+    if not (tiny_root / "val").is_dir():
+        shutil.copytree(tiny_root / "faces", tiny_root / "val")
+    cfg = _config(tmp_path, tiny_root, data=dict(CONFIG["data"], val="val"))
+    tool = Path(__file__).resolve().parents[1] / "tools" / "pack_crops.py"
+    r = subprocess.run([sys.executable, str(tool), str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "pack")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    d = cfg.data
+    src = build_cropset(load_datasets(tiny_root, d.train, 68), d.precrop_size, d.precrop_margin)
+    packed = build_cropset(load_datasets(tmp_path / "pack", d.train, 68), d.precrop_size, d.precrop_margin)
+    assert np.abs(src.landmarks - packed.landmarks).max() < 0.01
+    assert np.abs(src.images.astype(float) - packed.images).mean() < 3.0   # WebP at quality 90
+    assert len(list((tmp_path / "pack" / "val").glob("*.jpg"))) == 16      # validation images copied as they are
+    _config(tmp_path, tiny_root)                                            # rewrites tiny.yaml: val is "faces" again
+    same = subprocess.run([sys.executable, str(tool), str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "pack2")],
+                          capture_output=True, text=True)
+    assert same.returncode == 1 and "also a training folder" in same.stderr
+
+
+def test_unknown_device_is_a_clear_error(tmp_path, tiny_root):
+    with pytest.raises(FacemarkError, match="device 'tpu'"):
+        train(_config(tmp_path, tiny_root, epochs=1), tmp_path / "d", device="tpu")
 
 
 def test_existing_run_needs_resume_flag(tmp_path, tiny_root):

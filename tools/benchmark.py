@@ -70,6 +70,7 @@ def measure(model: str, samples, gt: np.ndarray, decoder: str | None, detector: 
         "params": card.get("parameters"), "macs": card.get("macs"),
         "ms_per_face_1thread": round(ms_per_face(net, samples), 3),
         "train_minutes": card.get("train_minutes"), "epochs": card.get("epochs_run"),
+        "trained_on": card.get("trained_on", ["cpu"]),
         "command": card.get("training_command"),
     }
     if detector:
@@ -91,6 +92,8 @@ def markdown(rows: list[dict], n_faces: int) -> str:
     lines = [head, "|" + "---|" * head.count(" |")]
     for r in rows:
         train = f"{r['train_minutes']:.0f} min, {r['epochs']} epochs" if r["train_minutes"] else "?"
+        gpus = [d.split(":", 1)[1].replace("NVIDIA ", "") for d in r.get("trained_on", []) if d.startswith("cuda")]
+        train += f" on {', '.join(gpus)}" if gpus else ""
         line = (f"| {label(r)} | {r['nme'] * 100:.2f}% | {r['fr'] * 100:.2f}% | {r['auc']:.4f} | "
                 f"{r['flip']['nme'] * 100:.2f}% | {r['params']:,} | {r['macs'] / 1e6:.1f}M | "
                 f"{r['ms_per_face_1thread']:.2f} | {train} |")

@@ -27,6 +27,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     p.add_argument("--data-root", help="override the config's data_root (default ../shared/data)")
     p.add_argument("--epochs", type=int, help="override the config's epoch count")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; the run's log records it")
+    p.add_argument("--workers", type=int, default=1,
+                   help="threads preparing augmented batches (more keep a GPU busy; results do not change)")
 
 
 @command("train", _train_args)
@@ -40,7 +43,7 @@ def _train(a: argparse.Namespace) -> int:
         cfg.data_root = a.data_root
     if a.epochs:
         cfg.epochs = a.epochs
-    train(cfg, a.out or Path("runs") / cfg.name, resume=a.resume)
+    train(cfg, a.out or Path("runs") / cfg.name, resume=a.resume, device=a.device, workers=a.workers)
     return 0
 
 

@@ -6,8 +6,6 @@ model crop can be shifted, scaled and rotated inside it without leaving real pix
 from __future__ import annotations
 
 import hashlib
-import queue
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +46,8 @@ class CropSet:
         return ((self.landmarks - centre) * (size / side) + (size - 1) / 2.0).astype(np.float32)
 
 
-def _precrop(sample: FaceSample, size: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
+def precrop(sample: FaceSample, size: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """A face's cached pre-crop (``size`` px, ``margin`` x the model crop) and its landmarks in it."""
     crop = crop_from_landmarks(sample.landmarks, size, CROP_SCALE * margin)
     return crop.warp(sample.load_image()), crop.to_crop(sample.landmarks)
 
@@ -65,7 +64,7 @@ def build_cropset(samples: list[FaceSample], size: int, margin: float, cache_dir
         with np.load(cache) as z:
             return CropSet(z["images"], z["landmarks"], margin)
     with ThreadPoolExecutor(threads) as pool:
-        done = list(pool.map(lambda s: _precrop(s, size, margin), samples))
+        done = list(pool.map(lambda s: precrop(s, size, margin), samples))
     cs = CropSet(np.stack([d[0] for d in done]), np.stack([d[1] for d in done]).astype(np.float32), margin)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -178,10 +177,11 @@ class Batch:
 
 
 def batches(cs: CropSet, weights: np.ndarray, tasks: np.ndarray, aug: Augmenter, codec, batch_size: int,
-            rng: np.random.Generator, with_pose: bool) -> Iterator[Batch]:
+            rng: np.random.Generator, with_pose: bool, workers: int = 1) -> Iterator[Batch]:
     """One epoch of augmented batches in a random order (the last incomplete batch is dropped).
 
-    Batches are prepared on a helper thread (OpenCV releases the GIL) while the model trains.
+    Batches are prepared on ``workers`` helper threads (OpenCV and NumPy release the GIL) while the model
+    trains. Each batch has its own seed, so the batches are the same whatever the number of workers.
     """
     order = rng.permutation(len(cs))
     seeds = rng.integers(0, 2**63 - 1, len(order) // batch_size)
@@ -197,13 +197,11 @@ def batches(cs: CropSet, weights: np.ndarray, tasks: np.ndarray, aug: Augmenter,
             angles = np.zeros((len(idx), 3), np.float32)
         return Batch(to_input(np.stack(crops)), codec.encode(pts), angles, weights[idx], tasks[idx])
 
-    q: queue.Queue = queue.Queue(maxsize=3)
-
-    def worker() -> None:
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        ahead = max(1, workers) + 2
+        pending = [pool.submit(make, k) for k in range(min(ahead, len(seeds)))]
         for k in range(len(seeds)):
-            q.put(make(k))
-        q.put(None)
-
-    threading.Thread(target=worker, daemon=True).start()
-    while (b := q.get()) is not None:
-        yield b
+            b = pending.pop(0).result()
+            if k + ahead < len(seeds):
+                pending.append(pool.submit(make, k + ahead))
+            yield b

@@ -25,14 +25,17 @@ def val_crops(samples: list[FaceSample], size: int) -> ValCrops:
 @torch.no_grad()
 def predict_crops(model: torch.nn.Module, codec, val: ValCrops, bf16: bool = True,
                   batch_size: int = 128) -> np.ndarray:
-    """(M, N, 2) predictions in source-image coordinates."""
+    """(M, N, 2) predictions in source-image coordinates (the model runs on the device its weights are on)."""
     model.eval()
+    device = next(model.parameters()).device
     outs = []
     for i in range(0, len(val.images), batch_size):
-        x = torch.from_numpy(to_input(val.images[i:i + batch_size])).contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        x = torch.from_numpy(to_input(val.images[i:i + batch_size])).to(device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(x)
-        outs.append(tuple(o.float().numpy() for o in out) if isinstance(out, tuple) else out.float().numpy())
+        outs.append(tuple(o.float().cpu().numpy() for o in out) if isinstance(out, tuple)
+                    else out.float().cpu().numpy())
     merged = (tuple(np.concatenate(parts) for parts in zip(*outs)) if isinstance(outs[0], tuple)
               else np.concatenate(outs))
     pts = codec.decode(merged)

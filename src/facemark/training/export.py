@@ -61,6 +61,7 @@ def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None
         "validation": st.get("metrics") or next((r["val"] for r in records if r["epoch"] == st.get("epoch")), None),
         "epochs_run": len(records),
         "train_minutes": round(sum(r["train_s"] + r["val_s"] for r in records) / 60, 1) if records else None,
+        "trained_on": sorted({r.get("device", "cpu") for r in records}),
         "config": st["config"],
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -1,7 +1,8 @@
 """``facemark train``: one config -> a trained, validated checkpoint; resumable and seeded.
 
-Per epoch: augmented batches from the cached crops, bf16 autocast on CPU, channels_last, cosine learning rate
-with warm-up; then NME (inter-ocular) on the validation folder with boxes derived from its landmarks. The run
+Per epoch: augmented batches from the cached crops, optional bf16 autocast, channels_last, cosine learning rate
+with warm-up; then NME (inter-ocular) on the validation folder with boxes derived from its landmarks. Training
+runs on the CPU or on a CUDA device (``device``); the batches are the same either way. The run
 directory holds ``config.yaml``, ``last.pt`` (full state, for --resume), ``best.pt`` (weights of the best
 validation epoch) and ``log.jsonl`` (one line per epoch).
 """
@@ -15,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import yaml
@@ -54,16 +56,40 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
 
 
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise FacemarkError(f"device {name!r}: training runs on 'cpu' or 'cuda[:N]'")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise FacemarkError(f"device {name!r}: this torch build sees no CUDA device")
+    return device
+
+
+def _describe(device: torch.device) -> str:
+    """The device as the log records it: 'cpu' or 'cuda:GPU NAME'."""
+    return f"cuda:{torch.cuda.get_device_name(device)}" if device.type == "cuda" else "cpu"
+
+
 class Trainer:
-    def __init__(self, cfg: TrainConfig, run_dir: Path, cache_dir: Path | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, cache_dir: Path | None = None, device: str = "cpu",
+                 workers: int = 1) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
         self.cache_dir = cache_dir
+        self.device = _device(device)
+        self.workers = workers
         torch.set_num_threads(cfg.threads)
+        if workers > 1:
+            cv2.setNumThreads(1)  # the workers are the parallelism; OpenCV's own pool would oversubscribe
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg).to(memory_format=torch.channels_last)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        self.model = build_model(cfg).to(self.device, memory_format=torch.channels_last)
         self.codec = build_codec(cfg)
         self.loss = build_loss(cfg.loss)
         if cfg.pose_weighting and not getattr(self.model, "predicts_pose", False):
@@ -116,12 +142,12 @@ class Trainer:
         """Start from another run's weights (fine-tuning, STC); optimiser and schedule start afresh."""
         if not path.is_file():
             raise FacemarkError(f"{path}: init_from checkpoint not found")
-        self.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+        self.model.load_state_dict(torch.load(path, map_location=self.device, weights_only=False)["model"])
         print(f"initialised from {path}", file=sys.stderr)
 
     def resume(self, path: Path) -> None:
         st = torch.load(path, map_location="cpu", weights_only=False)
-        self.model.load_state_dict(st["model"])
+        self.model.load_state_dict(st["model"])  # copies onto the model's device; the optimiser follows it
         self.opt.load_state_dict(st["optimizer"])
         self.epoch, self.best = st["epoch"], st["best"]
         torch.set_rng_state(st["rng"]["torch"])
@@ -138,7 +164,7 @@ class Trainer:
         steps = len(self.train) // cfg.batch_size
         total, warm = steps * cfg.epochs, int(steps * cfg.warmup_epochs)
         bar = tqdm(batches(self.train, self.weights, self.tasks, aug, self.codec, cfg.batch_size, rng,
-                           cfg.pose_weighting),
+                           cfg.pose_weighting, self.workers),
                    total=steps, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
                    mininterval=1.0 if sys.stderr.isatty() else 60.0, disable=None)
         running = 0.0
@@ -146,16 +172,16 @@ class Trainer:
             lr = cfg.lr * _lr_factor(self.epoch * steps + k, total, warm)
             for g in self.opt.param_groups:
                 g["lr"] = lr
-            x = torch.from_numpy(b.x).contiguous(memory_format=torch.channels_last)
-            target = ({k: torch.from_numpy(v) for k, v in b.target.items()} if isinstance(b.target, dict)
-                      else torch.from_numpy(b.target))
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            x = self._tensor(b.x).contiguous(memory_format=torch.channels_last)
+            target = ({k: self._tensor(v) for k, v in b.target.items()} if isinstance(b.target, dict)
+                      else self._tensor(b.target))
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 out = self.model.forward_train(x) if hasattr(self.model, "forward_train") else {"out": self.model(x)}
-            per_sample = (self.loss(out["out"], target, out["coarse"], torch.from_numpy(b.task)) if self.stc
+            per_sample = (self.loss(out["out"], target, out["coarse"], self._tensor(b.task)) if self.stc
                           else self.loss(out["out"], target))
-            w = torch.from_numpy(b.weight)
+            w = self._tensor(b.weight)
             if cfg.pose_weighting:
-                w = pfld_weights(out["angles"], torch.from_numpy(b.angles), w, cfg.pose_weight_floor)
+                w = pfld_weights(out["angles"], self._tensor(b.angles), w, cfg.pose_weight_floor)
             loss = (w * per_sample).mean()
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -163,6 +189,9 @@ class Trainer:
             running += loss.item()
             bar.set_postfix(loss=f"{running / (k + 1):.4f}", lr=f"{lr:.2e}")
         return running / max(1, steps)
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).to(self.device, non_blocking=True)
 
     def start_round(self, r: int) -> None:
         """STC round ``r``: pseudo-label the unlabeled faces with the current model (kept in the run
@@ -210,7 +239,8 @@ class Trainer:
                        "config": self.cfg.to_dict()}, self.run_dir / "best.pt")
             _save(self.state(), self.run_dir / "last.pt")
             rec = {"epoch": self.epoch, "loss": train_loss, "val": metrics, "train_s": round(t1 - t0, 1),
-                   "val_s": round(time.time() - t1, 1), "lr": self.opt.param_groups[0]["lr"]}
+                   "val_s": round(time.time() - t1, 1), "lr": self.opt.param_groups[0]["lr"],
+                   "device": _describe(self.device)}
             with (self.run_dir / "log.jsonl").open("a") as fh:
                 fh.write(json.dumps(rec) + "\n")
             print(f"epoch {self.epoch}/{self.cfg.epochs} loss {train_loss:.4f} val NME {metrics['nme'] * 100:.2f}% "
@@ -218,9 +248,11 @@ class Trainer:
                   + (" *" if improved else ""), file=sys.stderr, flush=True)
 
 
-def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, cache_dir: Path | None = None) -> Path:
-    """Train (or resume) a run; returns the run directory."""
-    t = Trainer(cfg, run_dir, cache_dir or Path(os.environ.get("FACEMARK_CACHE", run_dir / "cache")))
+def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, cache_dir: Path | None = None,
+          device: str = "cpu", workers: int = 1) -> Path:
+    """Train (or resume) a run on ``device`` with ``workers`` batch-preparing threads; returns the run directory."""
+    t = Trainer(cfg, run_dir, cache_dir or Path(os.environ.get("FACEMARK_CACHE", run_dir / "cache")), device,
+                workers)
     last = run_dir / "last.pt"
     if resume:
         if not last.is_file():
