@@ -94,16 +94,21 @@ def plot_ced(curves: dict[str, np.ndarray], path: str | Path, threshold: float =
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
-    for label, errors in curves.items():
+    colours = plt.get_cmap("tab10").colors
+    for k, (label, errors) in enumerate(curves.items()):   # 10 colours, then the next line style
         x, y = ced(errors, threshold)
-        ax.plot(x * 100, y, label=f"{label} (AUC {auc(errors, threshold):.3f})")
+        ax.plot(x * 100, y, color=colours[k % 10], linestyle=("-", "--", ":")[k // 10 % 3],
+                label=f"{label} (AUC {auc(errors, threshold):.3f})")
     ax.set_xlim(0, threshold * 100)
     ax.set_ylim(0, 1)
     ax.set_xlabel(f"NME ({norm}) %" if norm else "NME %")
     ax.set_ylabel("fraction of faces")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    if len(curves) > 6:   # a long legend goes beside the axes instead of over the curves
+        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
+    else:
+        ax.legend(loc="lower right")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
