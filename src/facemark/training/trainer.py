@@ -142,7 +142,7 @@ class Trainer:
         """Start from another run's weights (fine-tuning, STC); optimiser and schedule start afresh."""
         if not path.is_file():
             raise FacemarkError(f"{path}: init_from checkpoint not found")
-        self.model.load_state_dict(torch.load(path, map_location=self.device, weights_only=False)["model"])
+        self.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
         print(f"initialised from {path}", file=sys.stderr)
 
     def resume(self, path: Path) -> None:
