@@ -1,13 +1,15 @@
-"""Training configs: every file under configs/ builds, and ``base:`` inheritance merges as documented."""
+"""Training configs: every file under configs/ builds, ``base:`` inheritance merges as documented, and a
+setting that does not fit the others is an error naming the file and the setting."""
 from pathlib import Path
 
 import pytest
 import yaml
 
-from facemark.config import load_config
-from facemark.errors import DataError
-from facemark.losses import build_loss
-from facemark.training.trainer import build_codec, build_model
+from facemark.core.codecs import build_codec
+from facemark.core.errors import DataError
+from facemark.training.config import config_from_dict, load_config
+from facemark.training.models import build_model
+from facemark.training.tasks import build_task
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("[!_]*.yaml"))
 
@@ -16,7 +18,8 @@ CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("[!_]*.yaml"))
 def test_every_config_builds(path):
     cfg = load_config(path)
     assert cfg.name == path.stem
-    build_model(cfg), build_codec(cfg), build_loss(cfg.loss)
+    codec = build_codec(cfg.codec, cfg.input_size, cfg.spec.n_points, cfg.dim)
+    build_model(cfg.spec, cfg.model), build_task(cfg, codec, str(path))
 
 
 def test_base_merges_data_and_replaces_the_rest(tmp_path):
@@ -37,3 +40,48 @@ def test_base_errors_name_the_file(tmp_path):
     (tmp_path / "orphan.yaml").write_text("base: missing.yaml\nname: x\n")
     with pytest.raises(DataError, match="missing.yaml: config file not found"):
         load_config(tmp_path / "orphan.yaml")
+
+
+PFLD = {"name": "x", "model": {"name": "pfld", "width": 0.25}, "codec": {"name": "regression"},
+        "loss": {"name": "wing"}}
+PIP = {"name": "x", "model": {"name": "pipnet", "backbone": {"name": "mobilenetv2", "width": 0.25}},
+       "codec": {"name": "pip", "stride": 32, "num_nb": 10}, "loss": {"name": "pip"}, "input_size": 128}
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"model": {"name": "pfld", "n_points": 98}}, "model.n_points: set once, by `scheme`"),
+    ({"loss": {"name": "wing", "scale": 112}}, "loss.scale: set once, by `input_size`"),
+    ({"scheme": "ibug67"}, "scheme/dim: unknown landmark scheme 'ibug67'"),
+    ({"dim": 4}, "scheme/dim: points have 2 .* not 4"),
+    ({"input_size": 100}, "model: PFLD input size must be a multiple of 16"),
+    ({"codec": {"name": "heatmap"}}, r"model: pfld gives outputs \[\(136,\)\] .* the heatmap codec decodes"),
+    ({"loss": {"name": "nope"}}, "loss: .*unknown loss 'nope'"),
+    ({"model": {"name": "hrnet", "width": 8}, "codec": {"name": "heatmap"}, "loss": {"name": "awing"},
+      "pose_weighting": True}, "pose_weighting: only regression models have a pose branch"),
+    ({"stc": {"unlabeled": "u"}}, "stc: STC needs a PIPNet"),
+])
+def test_mismatched_settings_name_file_and_setting(tmp_path, over, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**PFLD, **over}))
+    with pytest.raises(DataError, match=f"bad.yaml: {message}"):
+        load_config(path)
+
+
+def test_codec_stride_reaches_the_model_and_is_checked(tmp_path):
+    path = tmp_path / "pip.yaml"
+    path.write_text(yaml.safe_dump(PIP))
+    assert load_config(path).spec.codec["stride"] == 32
+    path.write_text(yaml.safe_dump({**PIP, "codec": {"name": "pip", "stride": 8, "num_nb": 10}}))
+    with pytest.raises(DataError, match="model: backbone mobilenetv2: output stride 16 or 32, not 8"):
+        load_config(path)
+
+
+def test_checkpoint_configs_of_older_versions_are_read():
+    # what a checkpoint of the previous layout stored: settings repeated in model, data and loss
+    old = {"name": "o", "model": {"name": "pipnet_mobilenetv2", "n_points": 68, "num_nb": 10, "stride": 16,
+                                  "width": 0.5}, "codec": {"name": "pip", "stride": 16, "num_nb": 10},
+           "loss": {"name": "pip"}, "input_size": 128, "pose_weighting": False,
+           "data": {"n_points": 68, "train": ["t"], "val": "v"}}
+    cfg = config_from_dict(old, "old.pt")
+    assert cfg.scheme == "ibug68" and cfg.model == {"name": "pipnet", "backbone": {"name": "mobilenetv2",
+                                                                                    "width": 0.5}}

@@ -3,8 +3,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from facemark.detectors import DETECTORS, box_map, build_detector, to_landmark_boxes
-from facemark.errors import FacemarkError
+from facemark.inference.detectors import DETECTORS, box_map, build_detector, to_landmark_boxes
+from facemark.core.errors import FacemarkError
 
 
 def test_backends_registered():

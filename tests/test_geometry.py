@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from facemark.align import align_face, template, umeyama
-from facemark.codecs import RegressionCodec
-from facemark.crop import Crop, crop_from_landmarks, landmark_box
-from facemark.pose import (TEMPLATE_3D, TEMPLATE_INDICES_68, euler_from_rotation, head_pose, project_template,
+from facemark.core.align import align_face, template, umeyama
+from facemark.core.codecs import RegressionCodec
+from facemark.core.crop import Crop, crop_from_landmarks, landmark_box
+from facemark.core.pose import (TEMPLATE_3D, TEMPLATE_INDICES_68, euler_from_rotation, head_pose, project_template,
                            rotation_from_euler, solve_pose)
-from facemark.readers import read_pts_folder
+from facemark.io.datasets import read_pts_folder
 
 
 @pytest.mark.parametrize("angles", [(0, 0, 0), (35, 0, 0), (-35, 0, 0), (0, 20, 0), (0, -20, 0), (0, 0, 30),

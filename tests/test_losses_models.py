@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from facemark.losses import LOSSES, build_loss, pfld_weights
-from facemark.models import MODELS
+from facemark.training.losses import LOSSES, build_loss, pfld_weights
+from facemark.training.config import ModelSpec
+from facemark.training.models import MODELS
 
 
 def _pair(values):
@@ -58,7 +59,7 @@ def test_unknown_names_list_the_known_ones():
 @pytest.mark.parametrize("width, params", [(1.0, 1_254_184), (0.25, 95_000)])
 def test_pfld_layout(width, params):
     torch.manual_seed(0)
-    m = MODELS.build("pfld", n_points=68, width=width)
+    m = MODELS.build("pfld", spec=ModelSpec("ibug68", 68, 2, 112, {"name": "regression"}), width=width)
     n = sum(p.numel() for name, p in m.named_parameters() if not name.startswith("aux."))
     assert n == params
     x = torch.zeros(2, 3, 112, 112)
@@ -68,3 +69,8 @@ def test_pfld_layout(width, params):
     assert m.fc.in_features == {1.0: 16 + 32 + 128, 0.25: 8 + 8 + 32}[width]
     mid = m.stage3(m.stem(x))
     assert mid.shape[1:] == (int(64 * width), 28, 28)
+
+
+def test_pfld_regresses_3d_points():
+    m = MODELS.build("pfld", spec=ModelSpec("ibug68", 68, 3, 112, {"name": "regression"}), width=0.25)
+    assert m.forward_train(torch.zeros(2, 3, 112, 112))["out"].shape == (2, 3 * 68)

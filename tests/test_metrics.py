@@ -5,8 +5,9 @@ import sys
 import numpy as np
 import pytest
 
-from facemark.metrics import auc, ced, failure_rate, nme, normaliser, plot_ced, summary
-from facemark.readers import read_pts, write_pts
+from facemark.evaluation.metrics import auc, ced, failure_rate, nme, normaliser, summary
+from facemark.evaluation.plots import plot_ced
+from facemark.io.datasets import read_pts, write_pts
 
 
 def _square68(side=10.0):

@@ -9,11 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from facemark.errors import DataError
-from facemark.landmarker import Landmarker, predict_with_landmark_boxes
-from facemark.metrics import nme
-from facemark.readers import read_pts_folder
-from facemark.runtime import DEFAULT_MODEL, WEIGHTS_DIR, OnnxLandmarkModel, available_models
+from facemark.core.errors import DataError, FacemarkError
+from facemark.evaluation.metrics import nme
+from facemark.evaluation.protocols import predict_with_landmark_boxes
+from facemark.inference.detectors import HaarDetector
+from facemark.inference.landmarker import Landmarker
+from facemark.inference.runtime import DEFAULT_MODEL, WEIGHTS_DIR, OnnxLandmarkModel, available_models
+from facemark.io.datasets import read_pts_folder
 
 # mean NME (IOD) bound of each shipped model on the fixed subset below, a little above what it measures there
 # (hrnet68: 4.02%; hrnet68_w16: 3.83%; pfld68: 4.38%; pfld68_fast: 4.44%); a newly shipped model needs its own line
@@ -131,6 +133,29 @@ def test_batch_and_from_boxes_agree(lm, data):
     assert np.allclose(batched[1][0].landmarks, single[0].landmarks, atol=1e-3)
     again = lm.from_boxes(img, [single[0].box], box_type="haar")
     assert np.allclose(again[0].landmarks, single[0].landmarks, atol=1e-3)
+    with pytest.raises(FacemarkError, match="box_type 'retinaface'"):
+        lm.from_boxes(img, [single[0].box], box_type="retinaface")
+
+
+def test_a_detector_object_brings_its_box_map(lm, data):
+    # the fitted Haar mapping must frame the crop whether the detector is named or passed as an object
+    img = cv2.cvtColor(cv2.imread(str(data / "samples/lenna.png")), cv2.COLOR_BGR2RGB)
+    by_object = Landmarker(DEFAULT_MODEL, HaarDetector(), threads=2, refine=False)
+    by_name = Landmarker(DEFAULT_MODEL, "haar", threads=2, refine=False)
+    assert by_object.detector.box_map == by_name.detector.box_map != {"dx": 0.0, "dy": 0.0, "scale": 1.0}
+    a, b = by_object.detect(img), by_name.detect(img)
+    assert len(a) == len(b) == 1 and np.array_equal(a[0].landmarks, b[0].landmarks)
+
+
+def test_old_model_cards_without_a_scheme_name_load(tmp_path):
+    for ext in (".onnx", ".json"):
+        shutil.copy(WEIGHTS_DIR / f"pfld68_fast{ext}", tmp_path / f"old{ext}")
+    card = json.loads((tmp_path / "old.json").read_text())
+    for key in ("scheme", "dim"):
+        card.pop(key, None)
+    (tmp_path / "old.json").write_text(json.dumps(card))
+    m = OnnxLandmarkModel(tmp_path / "old.onnx")
+    assert (m.card.scheme, m.card.dim, m.scheme.n_points) == ("ibug68", 2, 68)
 
 
 def test_detect_cli_json_errors_and_drawing(tmp_path, data):
@@ -191,8 +216,8 @@ def test_detect_cli_on_a_video(tmp_path, data):
 
 
 def test_flip_test_is_mirror_symmetric(data):
-    from facemark.crop import crop_from_landmarks
-    from facemark.schemes import IBUG68
+    from facemark.core.crop import crop_from_landmarks
+    from facemark.core.schemes import IBUG68
 
     model = OnnxLandmarkModel("pfld68", threads=2, flip=True)
     s = read_pts_folder(data / "faces68/test/ytf")[0]

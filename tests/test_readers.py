@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from facemark.errors import DataError
-from facemark.readers import (read_300w_list, read_aflw_csv, read_cofw, read_ljson, read_mtfl, read_pts,
+from facemark.core.errors import DataError
+from facemark.io.datasets import (read_300w_list, read_aflw_csv, read_cofw, read_ljson, read_mtfl, read_pts,
                               read_pts_folder, read_wflw, write_pts)
 
 

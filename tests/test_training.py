@@ -1,4 +1,6 @@
 """The training loop on a handful of faces: it runs, it is reproducible, and --resume continues exactly."""
+import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -9,16 +11,16 @@ import pytest
 import torch
 import yaml
 
-from facemark.config import load_config
-from facemark.errors import FacemarkError
+from facemark.core.errors import FacemarkError
+from facemark.training.config import load_config
 from facemark.training.data import build_cropset, load_datasets
 from facemark.training.trainer import train
 
 CONFIG = {
     "name": "tiny",
-    "model": {"name": "pfld", "n_points": 68, "width": 0.25, "input_size": 64},
+    "model": {"name": "pfld", "width": 0.25},
     "codec": {"name": "regression"},
-    "loss": {"name": "wing", "w": 10.0, "epsilon": 2.0, "scale": 64},
+    "loss": {"name": "wing", "w": 10.0, "epsilon": 2.0},
     "input_size": 64, "epochs": 2, "batch_size": 8, "lr": 0.002, "threads": 1, "seed": 3,
     "pose_weighting": True, "pose_weight_floor": 1.0,
     "data": {"train": ["faces"], "val": "faces", "precrop_size": 96},
@@ -101,7 +103,7 @@ def test_existing_run_needs_resume_flag(tmp_path, tiny_root):
 
 
 def test_export_matches_torch_and_loads(tmp_path, tiny_root):
-    from facemark.runtime import OnnxLandmarkModel
+    from facemark.inference.runtime import OnnxLandmarkModel
     from facemark.training.export import export
 
     run = train(_config(tmp_path, tiny_root, epochs=1), tmp_path / "e")
@@ -113,9 +115,8 @@ def test_export_matches_torch_and_loads(tmp_path, tiny_root):
 
 
 def test_98_point_training_on_wflw_fixture(tmp_path, fixtures):
-    cfg = _config(tmp_path, fixtures, pose_weighting=False, epochs=1, batch_size=2,
-                  model={"name": "pfld", "n_points": 98, "width": 0.25, "input_size": 64},
-                  data={"n_points": 98, "precrop_size": 96,
+    cfg = _config(tmp_path, fixtures, pose_weighting=False, epochs=1, batch_size=2, scheme="wflw98",
+                  data={"precrop_size": 96,
                         "train": [{"format": "wflw", "list": "wflw_list.txt", "images": "."}],
                         "val": {"format": "wflw", "list": "wflw_list.txt", "images": "."}})
     run = train(cfg, tmp_path / "w98")
@@ -123,15 +124,15 @@ def test_98_point_training_on_wflw_fixture(tmp_path, fixtures):
 
 
 @pytest.mark.parametrize("model, codec, loss", [
-    ({"name": "hourglass", "n_points": 68, "stacks": 2, "channels": 32, "depth": 2},
+    ({"name": "hourglass", "stacks": 2, "channels": 32, "depth": 2},
      {"name": "heatmap", "stride": 4, "sigma": 1.5, "decoder": "soft_argmax"}, {"name": "awing"}),
-    ({"name": "hrnet", "n_points": 68, "width": 8, "blocks": 1, "modules": [1, 1, 1], "stem_blocks": 1},
+    ({"name": "hrnet", "width": 8, "blocks": 1, "modules": [1, 1, 1], "stem_blocks": 1},
      {"name": "heatmap", "stride": 4, "sigma": 1.5, "decoder": "argmax"}, {"name": "heatmap_mse"}),
-    ({"name": "pipnet_mobilenetv2", "n_points": 68, "width": 0.25, "num_nb": 10, "stride": 32},
+    ({"name": "pipnet", "backbone": {"name": "mobilenetv2", "width": 0.25}},
      {"name": "pip", "stride": 32, "num_nb": 10}, {"name": "pip"}),
 ])
 def test_every_family_trains_exports_and_decodes(tmp_path, tiny_root, model, codec, loss):
-    from facemark.runtime import OnnxLandmarkModel
+    from facemark.inference.runtime import OnnxLandmarkModel
     from facemark.training.export import export
 
     cfg = _config(tmp_path, tiny_root, model=model, codec=codec, loss=loss, pose_weighting=False, epochs=1)
@@ -151,7 +152,7 @@ def test_every_family_trains_exports_and_decodes(tmp_path, tiny_root, model, cod
 
 
 def test_stc_rounds_pseudo_label_and_resume_exactly(tmp_path, tiny_root, data):
-    pip = {"model": {"name": "pipnet_mobilenetv2", "n_points": 68, "width": 0.25, "num_nb": 10, "stride": 16},
+    pip = {"model": {"name": "pipnet", "backbone": {"name": "mobilenetv2", "width": 0.25}},
            "codec": {"name": "pip", "stride": 16, "num_nb": 10}, "loss": {"name": "pip"},
            "pose_weighting": False, "input_size": 64}
     base = train(_config(tmp_path, tiny_root, epochs=1, **pip), tmp_path / "base")
@@ -182,3 +183,36 @@ def test_stc_rounds_pseudo_label_and_resume_exactly(tmp_path, tiny_root, data):
 def test_stc_needs_a_trained_pipnet(tmp_path, tiny_root):
     with pytest.raises(FacemarkError, match="STC needs a PIPNet"):
         train(_config(tmp_path, tiny_root, stc={"unlabeled": "faces"}), tmp_path / "x")
+
+
+# Weights of one epoch on the first 16 afw faces, written by the trainer as it was before the layered redesign
+# (commit ce40f09): the redesign must give the same weights bit for bit (fixtures/golden/README.md).
+GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden" / "weights.json").read_text())
+GOLDEN_CONFIGS = {
+    "pfld": {"model": {"name": "pfld", "width": 0.25}, "codec": {"name": "regression"},
+             "loss": {"name": "wing", "w": 10.0, "epsilon": 2.0}, "pose_weighting": True, "pose_weight_floor": 1.0},
+    "hrnet": {"model": {"name": "hrnet", "width": 8, "blocks": 1, "modules": [1, 1, 1], "stem_blocks": 1,
+                        "stem_channels": 16},
+              "codec": {"name": "heatmap", "stride": 4, "sigma": 1.5, "decoder": "soft_argmax"},
+              "loss": {"name": "awing"}, "pose_weighting": False},
+    "pipnet": {"model": {"name": "pipnet", "backbone": {"name": "mobilenetv2", "width": 0.25}},
+               "codec": {"name": "pip", "stride": 32, "num_nb": 10}, "loss": {"name": "pip"}, "pose_weighting": False},
+}
+
+
+@pytest.mark.parametrize("family", sorted(GOLDEN_CONFIGS))
+def test_same_weights_as_before_the_redesign(tmp_path, tiny_root, family):
+    run = train(_config(tmp_path, tiny_root, epochs=1, **GOLDEN_CONFIGS[family]), tmp_path / family)
+    got = {k: v.numpy() for k, v in torch.load(run / "last.pt", weights_only=False)["model"].items()}
+    ref = GOLDEN["weights"][family]
+    assert set(got) == set(ref)
+    # CPU instruction sets round differently in the last bits: bit for bit where torch's kernels use the one
+    # the weights were recorded with, else their sums to 1e-4
+    exact = torch.backends.cpu.get_cpu_capability() == GOLDEN["cpu_capability"]
+    for k, v in got.items():
+        if exact:
+            assert hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() == ref[k]["sha256"], k
+        else:
+            v = v.astype(np.float64)
+            assert v.sum() == pytest.approx(ref[k]["sum"], abs=1e-4 * max(1.0, ref[k]["abs"])), k
+            assert np.abs(v).sum() == pytest.approx(ref[k]["abs"], rel=1e-4), k

@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from facemark.codecs import HeatmapCodec, PIPCodec
-from facemark.losses import LOSSES, AdaptiveWingLoss
-from facemark.models import MODELS
-from facemark.models.hrnet import Exchange
-from facemark.models.layers import CoordConv2d
+from facemark.core.codecs import HeatmapCodec, PIPCodec
+from facemark.training.losses import LOSSES, AdaptiveWingLoss
+from facemark.training.config import ModelSpec
+from facemark.training.models import MODELS
+from facemark.training.models.backbones import BACKBONES
+from facemark.training.models.hrnet import Exchange
+from facemark.training.models.layers import CoordConv2d
 
 
 # --- heatmap codec ----------------------------------------------------------------------------------------
@@ -161,7 +163,8 @@ def test_pip_loss_curriculum_tasks():
 
 
 def test_pipnet_coarse_maps_share_the_score_head():
-    m = MODELS.build("pipnet_mobilenetv2", width=0.25, stride=16).eval()
+    m = MODELS.build("pipnet", spec=_spec(128, {"name": "pip", "stride": 16, "num_nb": 10}),
+                     backbone={"name": "mobilenetv2", "width": 0.25}).eval()
     x = torch.randn(1, 3, 128, 128)
     with torch.no_grad():
         out = m.forward_train(x)
@@ -189,21 +192,38 @@ def test_exchange_unit_shapes_and_paths():
     assert len(ex.paths[2][0]) == 2              # 1/4 -> 1/16: two strided 3x3 convs
 
 
-@pytest.mark.parametrize("name, kw, size, shapes", [
-    ("hourglass", {"stacks": 2, "channels": 32, "depth": 2}, 64, [(68, 16, 16)]),
-    ("hrnet", {"width": 8, "blocks": 1, "modules": [1, 1, 1], "stem_blocks": 1}, 64, [(68, 16, 16)]),
-    ("pipnet_resnet18", {"coordconv": True}, 64, [(68, 2, 2)] * 3 + [(680, 2, 2)] * 2),
-    ("pipnet_mobilenetv2", {"width": 0.25, "stride": 16}, 64, [(68, 4, 4)] * 3 + [(680, 4, 4)] * 2),
+def _spec(size: int, codec: dict) -> ModelSpec:
+    return ModelSpec("ibug68", 68, 2, size, codec)
+
+
+HEATMAP = {"name": "heatmap", "stride": 4}
+
+
+@pytest.mark.parametrize("name, kw, codec, size, shapes", [
+    ("hourglass", {"stacks": 2, "channels": 32, "depth": 2}, HEATMAP, 64, [(68, 16, 16)]),
+    ("hrnet", {"width": 8, "blocks": 1, "modules": [1, 1, 1], "stem_blocks": 1}, HEATMAP, 64, [(68, 16, 16)]),
+    ("pipnet", {"backbone": {"name": "resnet18", "coordconv": True}}, {"name": "pip", "stride": 32, "num_nb": 10},
+     64, [(68, 2, 2)] * 3 + [(680, 2, 2)] * 2),
+    ("pipnet", {"backbone": {"name": "mobilenetv2", "width": 0.25}}, {"name": "pip", "stride": 16, "num_nb": 10},
+     64, [(68, 4, 4)] * 3 + [(680, 4, 4)] * 2),
 ])
-def test_model_output_shapes(name, kw, size, shapes):
-    m = MODELS.build(name, **kw).eval()
+def test_model_output_shapes(name, kw, codec, size, shapes):
+    m = MODELS.build(name, spec=_spec(size, codec), **kw).eval()
     with torch.no_grad():
         out = m(torch.zeros(1, 3, size, size))
     outs = out if isinstance(out, tuple) else (out,)
     assert [tuple(o.shape[1:]) for o in outs] == shapes
 
 
+@pytest.mark.parametrize("name, stride", [("resnet18", 32), ("resnet18", 16), ("mobilenetv2", 16)])
+def test_backbones_state_their_stride_and_channels(name, stride):
+    net = BACKBONES.build(name, output_stride=stride).eval()
+    with torch.no_grad():
+        f = net(torch.zeros(1, 3, 64, 64))
+    assert net.stride == stride and f.shape[1:] == (net.out_channels, 64 // stride, 64 // stride)
+
+
 def test_hourglass_supervises_every_stack():
-    m = MODELS.build("hourglass", stacks=3, channels=32, depth=2)
+    m = MODELS.build("hourglass", spec=_spec(64, HEATMAP), stacks=3, channels=32, depth=2)
     out = m.forward_train(torch.zeros(2, 3, 64, 64))["out"]
     assert len(out) == 3 and all(o.shape == (2, 68, 16, 16) for o in out)

@@ -20,9 +20,9 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from facemark.config import load_config
+from facemark.training.config import load_config
 from facemark.training.export import count_inference_cost
-from facemark.training.trainer import build_model
+from facemark.training.models import build_model
 
 
 def ms_per_run(path: Path, size: int, repeats: int = 50) -> float:
@@ -72,7 +72,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for config in a.configs:
             cfg = load_config(config)
-            model = build_model(cfg).eval()
+            model = build_model(cfg.spec, cfg.model).eval()
             params, macs = count_inference_cost(model, cfg.input_size)
             fp32 = Path(tmp) / "model.onnx"
             torch.onnx.export(model, (torch.zeros(1, 3, cfg.input_size, cfg.input_size),), str(fp32),

@@ -15,9 +15,9 @@ import time
 import numpy as np
 import torch
 
-from facemark.config import load_config
-from facemark.losses import build_loss, pfld_weights
-from facemark.training.trainer import build_codec, build_model
+from facemark.core.codecs import build_codec
+from facemark.training.config import load_config
+from facemark.training.tasks import build_task
 
 
 def images_per_second(config: str, batch: int | None, steps: int, bf16: bool) -> tuple[float, int]:
@@ -25,27 +25,25 @@ def images_per_second(config: str, batch: int | None, steps: int, bf16: bool) ->
     batch = batch or cfg.batch_size
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    model = build_model(cfg).to(memory_format=torch.channels_last).train()
-    codec, loss_fn = build_codec(cfg), build_loss(cfg.loss)
+    spec = cfg.spec
+    task = build_task(cfg, build_codec(cfg.codec, cfg.input_size, spec.n_points, cfg.dim), config)
+    model = task.build_model().to(memory_format=torch.channels_last).train()
     s = cfg.input_size
-    mean = rng.uniform(0.2 * s, 0.8 * s, (cfg.data.n_points, 2))
-    pts = (mean + rng.normal(0, 0.02 * s, (batch, cfg.data.n_points, 2))).astype(np.float32)
-    if hasattr(codec, "fit"):
-        codec.fit(pts)
-    enc = codec.encode(pts)
-    target = {k: torch.from_numpy(v) for k, v in enc.items()} if isinstance(enc, dict) else torch.from_numpy(enc)
+    mean = rng.uniform(0.2 * s, 0.8 * s, (spec.n_points, cfg.dim))
+    pts = (mean + rng.normal(0, 0.02 * s, (batch, spec.n_points, cfg.dim))).astype(np.float32)
+    task.prepare(model, pts, fresh=True)
+    target = {k: torch.from_numpy(v) for k, v in task.targets(pts, {}).items()}
     x = torch.randn(batch, 3, s, s).contiguous(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), cfg.lr)
     times = []
     for _ in range(steps + 1):
         t = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = model.forward_train(x) if hasattr(model, "forward_train") else {"out": model(x)}
-        loss = loss_fn(out["out"], target)
-        if cfg.pose_weighting:
-            loss = pfld_weights(out["angles"], torch.zeros(batch, 3), torch.ones(batch), cfg.pose_weight_floor) * loss
+            out = task.outputs(model, x)
+        per_sample = task.loss(out, target)
+        loss = (task.weights(out, target, torch.ones(batch)) * per_sample).mean()
         opt.zero_grad(set_to_none=True)
-        loss.mean().backward()
+        loss.backward()
         opt.step()
         times.append(time.perf_counter() - t)
     return batch / float(np.median(times[1:])), batch

@@ -19,11 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from facemark.crop import crop_from_landmarks
-from facemark.landmarker import Landmarker, predict_with_landmark_boxes
-from facemark.metrics import nme, plot_ced, summary
-from facemark.readers import read_pts_folder
-from facemark.runtime import OnnxLandmarkModel, available_models, load_card
+from facemark.core.crop import crop_from_landmarks
+from facemark.evaluation.metrics import nme, summary
+from facemark.evaluation.plots import plot_ced
+from facemark.evaluation.protocols import predict_with_landmark_boxes
+from facemark.inference.landmarker import Landmarker
+from facemark.inference.predictor import predict
+from facemark.inference.runtime import OnnxLandmarkModel, available_models, load_card
+from facemark.io.datasets import read_pts_folder
 
 from _data import DATA
 
@@ -35,8 +38,7 @@ def ms_per_face(model: OnnxLandmarkModel, samples, repeats: int = 200) -> float:
     for k in range(repeats + 20):
         i = k % len(images)
         t = time.perf_counter()
-        x = crops[i].warp(images[i])[None]
-        crops[i].to_source(model(x)[0])
+        predict(model, images[i:i + 1], crops[i:i + 1])
         if k >= 20:
             times.append(time.perf_counter() - t)
     return float(np.median(times) * 1000)

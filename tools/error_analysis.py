@@ -11,22 +11,22 @@ from pathlib import Path
 
 import numpy as np
 
-from facemark.landmarker import predict_with_landmark_boxes
-from facemark.metrics import nme, normaliser
-from facemark.readers import read_pts_folder
-from facemark.runtime import OnnxLandmarkModel
+from facemark.core.schemes import scheme_for_points
+from facemark.evaluation.metrics import nme, normaliser
+from facemark.evaluation.protocols import predict_with_landmark_boxes
+from facemark.inference.runtime import OnnxLandmarkModel
+from facemark.io.datasets import read_pts_folder
 
 from _data import DATA
 
-REGIONS = {"jaw": slice(0, 17), "brows": slice(17, 27), "nose": slice(27, 36), "eyes": slice(36, 48),
-           "mouth": slice(48, 68)}
 
 
 def report(name: str, pred: np.ndarray, gt: np.ndarray) -> None:
     d = (pred - gt) / normaliser(gt, "iod")[:, None, None]
     per_point = np.linalg.norm(d, axis=2).mean(0)
     unbiased = np.linalg.norm(d - d.mean(0), axis=2).mean()
-    regions = ", ".join(f"{r} {per_point[s].mean() * 100:.2f}%" for r, s in REGIONS.items())
+    regions = ", ".join(f"{r} {per_point[list(idx)].mean() * 100:.2f}%"
+                        for r, idx in scheme_for_points(gt.shape[1]).regions.items())
     e = nme(pred, gt, "iod")
     print(f"{name}: NME {e.mean() * 100:.2f}%, smallest per face {e.min() * 100:.2f}%, "
           f"without each point's mean error {unbiased * 100:.2f}%; {regions}")

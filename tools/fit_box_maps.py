@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from facemark.crop import landmark_box
-from facemark.detectors import BOX_MAPS_FILE, build_detector, to_landmark_boxes
-from facemark.errors import FacemarkError
-from facemark.readers import read_pts_folder
+from facemark.core.crop import landmark_box
+from facemark.inference.detectors import BOX_MAPS_FILE, build_detector, to_landmark_boxes
+from facemark.core.errors import FacemarkError
+from facemark.io.datasets import read_pts_folder
 
 from _data import DATA
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from facemark.config import load_config
+from facemark.training.config import load_config
 from facemark.training.data import build_cropset, load_datasets
 
 PART = 15 * 2**20
@@ -35,11 +35,12 @@ def warm_cache(configs: list[Path], root: Path, cache: Path) -> None:
     """Pre-crop each distinct training set once, so the parallel runs only read the cache."""
     done = set()
     for c in configs:
-        d = load_config(c).data
-        key = (repr(d.train), d.precrop_size, d.precrop_margin, d.n_points)
+        cfg = load_config(c)
+        d, n_points = cfg.data, cfg.spec.n_points
+        key = (repr(d.train), d.precrop_size, d.precrop_margin, n_points)
         if key not in done:
             done.add(key)
-            build_cropset(load_datasets(root, d.train, d.n_points), d.precrop_size, d.precrop_margin, cache,
+            build_cropset(load_datasets(root, d.train, n_points), d.precrop_size, d.precrop_margin, cache,
                           os.cpu_count() or 2)
 
 

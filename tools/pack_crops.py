@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facemark.config import load_config
-from facemark.errors import FacemarkError
-from facemark.images import atomic_write_bytes
-from facemark.readers import write_pts
+from facemark.training.config import load_config
+from facemark.core.errors import FacemarkError
+from facemark.io.images import atomic_write_bytes
+from facemark.io.datasets import write_pts
 from facemark.training.data import load_datasets, precrop
 
 
@@ -46,7 +46,7 @@ def pack(config: Path, out: Path, quality: int) -> None:
                             "would validate on pre-crops instead of the real images")
     for spec in d.train:
         folder = _folder(spec)
-        samples = load_datasets(root, [folder], d.n_points)
+        samples = load_datasets(root, [folder], cfg.spec.n_points)
         seen: Counter = Counter()
         size = 0
         for s in samples:

@@ -14,17 +14,17 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from ..config import AugmentConfig
-from ..crop import CROP_SCALE, Crop, crop_from_landmarks, to_input
-from ..errors import FacemarkError
-from ..pose import head_pose
-from ..readers import WFLW_ATTRIBUTES, FaceSample, load_dataset
-from ..schemes import convert, scheme
+from ..core.crop import CROP_SCALE, Crop, crop_from_landmarks, to_input
+from ..core.points import xy
+from ..core.pose import head_pose
+from ..core.schemes import Scheme
+from ..io.datasets import WFLW_ATTRIBUTES, FaceSample, load_dataset
+from .config import AugmentConfig
 
 
 @dataclass
 class CropSet:
-    """Pre-cropped faces: images (M, P, P, 3) uint8, landmarks (M, N, 2) in pre-crop pixels."""
+    """Pre-cropped faces: images (M, P, P, 3) uint8, landmarks (M, N, D) in pre-crop pixels."""
 
     images: np.ndarray
     landmarks: np.ndarray
@@ -43,7 +43,9 @@ class CropSet:
         side = self.face_side
         size = size or int(round(side))
         centre = (self.images.shape[1] - 1) / 2.0
-        return ((self.landmarks - centre) * (size / side) + (size - 1) / 2.0).astype(np.float32)
+        out = (self.landmarks - centre) * (size / side) + (size - 1) / 2.0
+        out[..., 2:] = self.landmarks[..., 2:] * (size / side)   # depth scales, with no centre to move
+        return out.astype(np.float32)
 
 
 def precrop(sample: FaceSample, size: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
@@ -79,35 +81,31 @@ def load_datasets(root: Path, specs: list, n_points: int) -> list[FaceSample]:
     return [s for spec in specs for s in load_dataset(spec, root, n_points)]
 
 
-def pose_points(pts: np.ndarray) -> np.ndarray:
-    """The 68-point shape head pose is solved on (98-point shapes are converted); others have no pose."""
-    if pts.shape[-2] not in (68, 98):
-        raise FacemarkError(f"head pose needs 68 or 98 points, not {pts.shape[-2]}: set pose_weighting: false")
-    return convert(pts, 68) if pts.shape[-2] == 98 else pts
-
-
 # --- rare-class weights (PFLD) -------------------------------------------------------------------------------
 
 DERIVED_CLASSES = ("large_yaw", "large_pitch", "large_roll", "mouth_open")
 
 
-def face_classes(samples: list[FaceSample]) -> tuple[list[str], np.ndarray]:
+def face_classes(samples: list[FaceSample], layout: Scheme) -> tuple[list[str], np.ndarray]:
     """Class names and (M, C) 0/1 flags; the first class, "normal", is set when no other flag is.
 
-    Datasets with WFLW's attribute flags use those. Otherwise classes come from 68/98-point landmarks:
-    |yaw| >= 30, |pitch| >= 25 (the template's frontal pitch is about 10), |roll| >= 15 degrees, and mouth open
-    (mean inner-lip gap over 10% of the inter-ocular distance). Other schemes get the one class "normal".
+    Datasets with WFLW's attribute flags use those. Otherwise classes come from the landmarks of schemes with
+    head-pose and inner-lip points: |yaw| >= 30, |pitch| >= 25 (the template's frontal pitch is about 10),
+    |roll| >= 15 degrees, and mouth open (mean inner-lip gap over 10% of the inter-ocular distance). Other
+    schemes get the one class "normal".
     """
+    upper, lower = (list(idx) for idx in layout.mouth_gap)
+    a, b = layout.outer_eyes
     if all(set(WFLW_ATTRIBUTES) <= set(s.attributes) for s in samples):
         names = list(WFLW_ATTRIBUTES)
         flags = np.array([[s.attributes[a] > 0 for a in names] for s in samples], dtype=np.float32)
-    elif samples and len(samples[0].landmarks) in (68, 98):
+    elif samples and layout.pose_points and upper:
         names = list(DERIVED_CLASSES)
         flags = np.zeros((len(samples), len(names)), dtype=np.float32)
         for i, s in enumerate(samples):
-            p = pose_points(s.landmarks)
-            yaw, pitch, roll = head_pose(p, 256.0, 256.0)
-            gap = np.mean(np.linalg.norm(p[[61, 62, 63]] - p[[67, 66, 65]], axis=1)) / np.linalg.norm(p[36] - p[45])
+            p = xy(s.landmarks)
+            yaw, pitch, roll = head_pose(p, 256.0, 256.0, layout.name)
+            gap = np.mean(np.linalg.norm(p[upper] - p[lower], axis=1)) / np.linalg.norm(p[a] - p[b])
             flags[i] = [abs(yaw) >= 30, abs(pitch) >= 25, abs(roll) >= 15, gap > 0.1]
     else:
         names, flags = [], np.zeros((len(samples), 0), dtype=np.float32)
@@ -127,10 +125,10 @@ def class_weights(flags: np.ndarray) -> np.ndarray:
 class Augmenter:
     """Samples a jittered, rotated, flipped and photometrically perturbed model crop from a pre-crop."""
 
-    def __init__(self, cfg: AugmentConfig, input_size: int, n_points: int) -> None:
+    def __init__(self, cfg: AugmentConfig, input_size: int, layout: Scheme) -> None:
         self.cfg = cfg
         self.size = input_size
-        self.scheme = scheme(n_points)
+        self.scheme = layout
 
     def __call__(self, image: np.ndarray, pts: np.ndarray, face_side: float,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -169,19 +167,18 @@ class Augmenter:
 
 @dataclass
 class Batch:
-    x: np.ndarray        # (B, 3, S, S) float32 model input
-    target: np.ndarray   # (B, ...) codec-encoded targets
-    angles: np.ndarray   # (B, 3) yaw, pitch, roll in radians of the augmented crop
-    weight: np.ndarray   # (B,) class weight
-    task: np.ndarray     # (B,) STC curriculum task (3, the full task, for labeled faces)
+    x: np.ndarray                  # (B, 3, S, S) float32 model input
+    targets: dict[str, np.ndarray]  # the task's targets (codec-encoded points, and what else the task trains)
+    weight: np.ndarray             # (B,) sample weight (PFLD's rare-class weights, or ones)
 
 
-def batches(cs: CropSet, weights: np.ndarray, tasks: np.ndarray, aug: Augmenter, codec, batch_size: int,
-            rng: np.random.Generator, with_pose: bool, workers: int = 1) -> Iterator[Batch]:
+def batches(cs: CropSet, weights: np.ndarray, extras: dict[str, np.ndarray], aug: Augmenter, task,
+            batch_size: int, rng: np.random.Generator, workers: int = 1) -> Iterator[Batch]:
     """One epoch of augmented batches in a random order (the last incomplete batch is dropped).
 
-    Batches are prepared on ``workers`` helper threads (OpenCV and NumPy release the GIL) while the model
-    trains. Each batch has its own seed, so the batches are the same whatever the number of workers.
+    ``task.targets`` turns each batch's augmented points and per-sample ``extras`` into its targets. Batches
+    are prepared on ``workers`` helper threads (OpenCV and NumPy release the GIL) while the model trains.
+    Each batch has its own seed, so the batches are the same whatever the number of workers.
     """
     order = rng.permutation(len(cs))
     seeds = rng.integers(0, 2**63 - 1, len(order) // batch_size)
@@ -190,12 +187,8 @@ def batches(cs: CropSet, weights: np.ndarray, tasks: np.ndarray, aug: Augmenter,
         r = np.random.default_rng(seeds[k])
         idx = order[k * batch_size:(k + 1) * batch_size]
         crops, pts = zip(*(aug(cs.images[i], cs.landmarks[i], cs.face_side, r) for i in idx))
-        pts = np.stack(pts)
-        if with_pose:
-            angles = np.deg2rad([head_pose(pose_points(p), aug.size, aug.size) for p in pts]).astype(np.float32)
-        else:
-            angles = np.zeros((len(idx), 3), np.float32)
-        return Batch(to_input(np.stack(crops)), codec.encode(pts), angles, weights[idx], tasks[idx])
+        targets = task.targets(np.stack(pts), {name: v[idx] for name, v in extras.items()})
+        return Batch(to_input(np.stack(crops)), targets, weights[idx])
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         ahead = max(1, workers) + 2

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import TrainConfig, _build
-from ..errors import DataError
-from ..runtime import sha256_of
-from .trainer import build_model
+from ..core.errors import DataError
+from ..inference.runtime import sha256_of
+from .config import config_from_dict
+from .models import build_model
 
 
 class _Inference(torch.nn.Module):
@@ -30,8 +30,9 @@ def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None
     if not checkpoint.is_file():
         raise DataError(checkpoint, "checkpoint not found")
     st = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    cfg: TrainConfig = _build(TrainConfig, st["config"], str(checkpoint))
-    model = build_model(cfg)
+    cfg = config_from_dict(st["config"], str(checkpoint))
+    spec = cfg.spec
+    model = build_model(spec, cfg.model)
     model.load_state_dict(st["model"])
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -51,7 +52,9 @@ def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None
     records = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
     card = {
         "name": name,
-        "n_points": cfg.data.n_points,
+        "scheme": cfg.scheme,
+        "n_points": spec.n_points,
+        "dim": cfg.dim,
         "input_size": cfg.input_size,
         "codec": cfg.codec,
         "sha256": sha256_of(tmp),

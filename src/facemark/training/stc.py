@@ -1,8 +1,11 @@
 """Self-training with curriculum (PIPNet's STC): which unlabeled faces, their pseudo-labels, each round's task.
 
-The unlabeled images are face crops like faces68's (the face's landmark box is about half the image side,
-centred), so the first guess of a face's crop is the image's central box; a second pass re-crops from the
-first pass's landmarks, as the inference pipeline's refine step does.
+``SelfTraining`` is a trainer hook: every ``epochs_per_round`` epochs it pseudo-labels the unlabeled faces
+with the model being trained and sets the training set to the labeled faces plus those, each pseudo-labeled
+face with the round's curriculum ``level`` (the PIP task reads it). The unlabeled images are face crops like
+faces68's (the face's landmark box is about half the image side, centred), so the first guess of a face's
+crop is the image's central box; a second pass re-crops from the first pass's landmarks, as the inference
+pipeline's refine step does.
 """
 from __future__ import annotations
 
@@ -10,14 +13,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..config import StcConfig
-from ..crop import crop_from_box, crop_from_landmarks
-from ..errors import DataError
-from ..images import read_image
-from ..readers import IMAGE_EXTS, FaceSample
-from .evaluate import ValCrops, predict_crops
+from ..core.crop import crop_from_box
+from ..core.errors import DataError
+from ..inference.predictor import CropPredictor, predict
+from ..io.datasets import IMAGE_EXTS, FaceSample
+from ..io.images import read_image
+from .config import StcConfig, TrainConfig
+from .data import CropSet, build_cropset
 
 
 def person(path: Path) -> str:
@@ -53,9 +56,7 @@ def central_box(h: int, w: int) -> np.ndarray:
     return np.array([w / 2 - r, h / 2 - r, w / 2 + r, h / 2 + r])
 
 
-@torch.no_grad()
-def pseudo_label(model: torch.nn.Module, codec, paths: list[Path], size: int, passes: int = 2,
-                 bf16: bool = False) -> list[FaceSample]:
+def pseudo_label(model: CropPredictor, paths: list[Path], passes: int = 2) -> list[FaceSample]:
     """Landmarks predicted by ``model`` for each readable image (unreadable ones are reported and skipped)."""
     images, kept = [], []
     for p in paths:
@@ -64,9 +65,46 @@ def pseudo_label(model: torch.nn.Module, codec, paths: list[Path], size: int, pa
             kept.append(p)
         except DataError as e:
             print(f"skipping {e}", file=sys.stderr)
-    crops = [crop_from_box(central_box(*im.shape[:2]), size) for im in images]
-    for _ in range(passes):
-        val = ValCrops(np.stack([c.warp(im) for c, im in zip(crops, images)]), crops)
-        pts = predict_crops(model, codec, val, bf16=bf16)
-        crops = [crop_from_landmarks(p, size) for p in pts]
+    crops = [crop_from_box(central_box(*im.shape[:2]), model.input_size) for im in images]
+    pts = predict(model, images, crops, passes=passes)
     return [FaceSample(p, pts_i.astype(np.float64)) for p, pts_i in zip(kept, pts)]
+
+
+class SelfTraining:
+    """The STC trainer hook (see the module docstring); pseudo-labels are kept in the run directory, so a
+    resumed run trains on the same labels."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path) -> None:
+        self.cfg, self.run_dir = cfg, run_dir
+        self.unlabeled = unlabeled_images(Path(cfg.data_root), cfg.stc)
+        self.labeled: tuple[CropSet, np.ndarray] | None = None
+
+    def before_epoch(self, trainer) -> None:
+        every = self.cfg.stc.epochs_per_round
+        if self.labeled is None:   # the first epoch of this process: keep the labeled set, and (re)start a round
+            self.labeled = (trainer.train, trainer.weights)
+        elif trainer.epoch % every:
+            return
+        r = trainer.epoch // every + 1
+        samples = self._pseudo_labels(r, trainer)
+        cfg = self.cfg
+        pseudo = build_cropset(samples, cfg.data.precrop_size, cfg.data.precrop_margin, None, cfg.threads)
+        crops, weights = self.labeled
+        trainer.train = CropSet(np.concatenate([crops.images, pseudo.images]),
+                                np.concatenate([crops.landmarks, pseudo.landmarks]), crops.margin)
+        trainer.weights = np.concatenate([weights, np.ones(len(pseudo), np.float32)])
+        trainer.extras = {"level": np.concatenate([np.full(len(crops), 3, np.int64),
+                                                   np.full(len(pseudo), round_task(r), np.int64)])}
+        print(f"STC round {r}: {len(pseudo)} pseudo-labeled faces on task {round_task(r)}", file=sys.stderr)
+
+    def _pseudo_labels(self, r: int, trainer) -> list[FaceSample]:
+        path = self.run_dir / f"pseudo-round{r}.npz"
+        if path.is_file():
+            with np.load(path) as z:
+                return [FaceSample(Path(p), pts) for p, pts in zip(z["paths"], z["landmarks"])]
+        samples = pseudo_label(trainer.predictor(), self.unlabeled)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, paths=np.array([str(s.image) for s in samples]),
+                 landmarks=np.stack([s.landmarks for s in samples]))
+        tmp.replace(path)
+        return samples

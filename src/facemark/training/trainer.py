@@ -1,8 +1,10 @@
 """``facemark train``: one config -> a trained, validated checkpoint; resumable and seeded.
 
 Per epoch: augmented batches from the cached crops, optional bf16 autocast, channels_last, cosine learning rate
-with warm-up; then NME (inter-ocular) on the validation folder with boxes derived from its landmarks. Training
-runs on the CPU or on a CUDA device (``device``); the batches are the same either way. The run
+with warm-up; then NME (inter-ocular) on the validation folder with boxes derived from its landmarks. The
+loop is the same for every model family: the config's task (``tasks.py``) gives targets, outputs, per-sample
+loss and weights, and hooks (STC's pseudo-label rounds) may change the training set before an epoch.
+Training runs on the CPU or on a CUDA device (``device``); the batches are the same either way. The run
 directory holds ``config.yaml``, ``last.pt`` (full state, for --resume), ``best.pt`` (weights of the best
 validation epoch) and ``log.jsonl`` (one line per epoch).
 """
@@ -22,25 +24,17 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from ..codecs import CODECS
-from ..config import TrainConfig
-from ..errors import FacemarkError
-from ..losses import build_loss, pfld_weights
-from ..metrics import nme, summary
-from ..models import MODELS
-from ..readers import FaceSample
+from ..core.codecs import build_codec
+from ..core.crop import crop_from_landmarks
+from ..core.errors import FacemarkError
+from ..core.schemes import scheme
+from ..evaluation.metrics import nme, summary
+from ..inference.predictor import predict_warped
+from .config import TrainConfig
 from .data import Augmenter, CropSet, batches, build_cropset, class_weights, face_classes, load_datasets
-from .evaluate import predict_crops, val_crops
-from .stc import pseudo_label, round_task, unlabeled_images
-
-
-def build_model(cfg: TrainConfig) -> torch.nn.Module:
-    return MODELS.build(cfg.model["name"], **{k: v for k, v in cfg.model.items() if k != "name"})
-
-
-def build_codec(cfg: TrainConfig):
-    kw = {k: v for k, v in cfg.codec.items() if k != "name"}
-    return CODECS.build(cfg.codec["name"], input_size=cfg.input_size, n_points=cfg.data.n_points, **kw)
+from .predict import TorchPredictor
+from .stc import SelfTraining
+from .tasks import build_task
 
 
 def _save(obj: dict, path: Path) -> None:
@@ -89,18 +83,11 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        self.model = build_model(cfg).to(self.device, memory_format=torch.channels_last)
-        self.codec = build_codec(cfg)
-        self.loss = build_loss(cfg.loss)
-        if cfg.pose_weighting and not getattr(self.model, "predicts_pose", False):
-            raise FacemarkError(f"model {cfg.model['name']!r} has no pose branch; set pose_weighting: false")
-        if cfg.pose_weighting and cfg.data.n_points not in (68, 98):
-            raise FacemarkError(f"pose weighting needs 68 or 98 points (got {cfg.data.n_points}); "
-                                "set pose_weighting: false")
-        self.stc = bool(cfg.stc.unlabeled)
-        if self.stc and (cfg.loss["name"] != "pip" or not cfg.init_from):
-            raise FacemarkError("STC needs a PIPNet (loss: pip) and init_from: a trained checkpoint to "
-                                "pseudo-label with")
+        self.scheme = scheme(cfg.scheme)
+        self.task = build_task(cfg, build_codec(cfg.codec, cfg.input_size, self.scheme.n_points, cfg.dim),
+                               cfg.name)
+        self.model = self.task.build_model().to(self.device, memory_format=torch.channels_last)
+        self.hooks = [SelfTraining(cfg, run_dir)] if cfg.stc.unlabeled else []
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.epoch = 0
         self.best = float("inf")
@@ -110,27 +97,25 @@ class Trainer:
         cfg = self.cfg
         root = Path(cfg.data_root)
         print(f"reading faces under {root} ...", file=sys.stderr)
-        train = load_datasets(root, cfg.data.train, cfg.data.n_points)
+        train = load_datasets(root, cfg.data.train, self.scheme.n_points)
         self.train: CropSet = build_cropset(train, cfg.data.precrop_size, cfg.data.precrop_margin,
                                             self.cache_dir, cfg.threads)
-        if hasattr(self.codec, "fit"):  # codecs that learn from the data (PIPNet's neighbours) persist it
-            self.codec.fit(self.train.landmarks_in_crop(cfg.input_size))
-            cfg.codec = self.codec.config()
-        names, flags = face_classes(train)
+        self.task.prepare(self.model, self.train.landmarks_in_crop(cfg.input_size),
+                          fresh=self.epoch == 0 and not cfg.init_from)
+        cfg.codec = self.task.codec.config()   # what the codec learned from the data goes into the checkpoint
+        names, flags = face_classes(train, self.scheme)
         self.weights = class_weights(flags) if cfg.class_weighting else np.ones(len(train), np.float32)
-        self.tasks = np.full(len(train), 3, np.int64)
-        self.labeled = (self.train, self.weights, self.tasks)
-        if self.stc:
-            self.unlabeled = unlabeled_images(root, cfg.stc)
-        if hasattr(self.model, "init_output_bias") and self.epoch == 0 and not cfg.init_from:
-            # start from the mean face: the crop framing makes it a good first guess for every sample
-            mean_face = self.codec.encode(self.train.landmarks_in_crop(cfg.input_size)).mean(0)
-            self.model.init_output_bias(torch.from_numpy(mean_face))
-        self.val_samples = load_datasets(root, [cfg.data.val], cfg.data.n_points)
-        self.val = val_crops(self.val_samples, cfg.input_size)
+        self.extras: dict[str, np.ndarray] = {}
+        self.val_samples = load_datasets(root, [cfg.data.val], self.scheme.n_points)
+        self.val_crops = [crop_from_landmarks(s.landmarks, cfg.input_size) for s in self.val_samples]
+        self.val_pixels = np.stack([c.warp(s.load_image()) for c, s in zip(self.val_crops, self.val_samples)])
         freqs = {n: round(float(f), 3) for n, f in zip(names, flags.mean(axis=0))}
         print(f"train {len(train)} faces, class frequencies {freqs}; "
               f"val {len(self.val_samples)} faces", file=sys.stderr)
+
+    def predictor(self) -> TorchPredictor:
+        """The model being trained as a crop predictor (for validation and pseudo-labelling)."""
+        return TorchPredictor(self.model, self.task.codec, self.cfg.input_size, bf16=self.cfg.bf16)
 
     # --- state ----------------------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -159,12 +144,11 @@ class Trainer:
     def train_epoch(self) -> float:
         cfg = self.cfg
         self.model.train()
-        aug = Augmenter(cfg.augment, cfg.input_size, cfg.data.n_points)
+        aug = Augmenter(cfg.augment, cfg.input_size, self.scheme)
         rng = np.random.default_rng([cfg.seed, self.epoch])  # epoch-seeded: a resumed run replays exactly
         steps = len(self.train) // cfg.batch_size
         total, warm = steps * cfg.epochs, int(steps * cfg.warmup_epochs)
-        bar = tqdm(batches(self.train, self.weights, self.tasks, aug, self.codec, cfg.batch_size, rng,
-                           cfg.pose_weighting, self.workers),
+        bar = tqdm(batches(self.train, self.weights, self.extras, aug, self.task, cfg.batch_size, rng, self.workers),
                    total=steps, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
                    mininterval=1.0 if sys.stderr.isatty() else 60.0, disable=None)
         running = 0.0
@@ -173,16 +157,11 @@ class Trainer:
             for g in self.opt.param_groups:
                 g["lr"] = lr
             x = self._tensor(b.x).contiguous(memory_format=torch.channels_last)
-            target = ({k: self._tensor(v) for k, v in b.target.items()} if isinstance(b.target, dict)
-                      else self._tensor(b.target))
+            t = {name: self._tensor(v) for name, v in b.targets.items()}
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                out = self.model.forward_train(x) if hasattr(self.model, "forward_train") else {"out": self.model(x)}
-            per_sample = (self.loss(out["out"], target, out["coarse"], self._tensor(b.task)) if self.stc
-                          else self.loss(out["out"], target))
-            w = self._tensor(b.weight)
-            if cfg.pose_weighting:
-                w = pfld_weights(out["angles"], self._tensor(b.angles), w, cfg.pose_weight_floor)
-            loss = (w * per_sample).mean()
+                out = self.task.outputs(self.model, x)
+            per_sample = self.task.loss(out, t)
+            loss = (self.task.weights(out, t, self._tensor(b.weight)) * per_sample).mean()
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
@@ -193,40 +172,18 @@ class Trainer:
     def _tensor(self, a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a).to(self.device, non_blocking=True)
 
-    def start_round(self, r: int) -> None:
-        """STC round ``r``: pseudo-label the unlabeled faces with the current model (kept in the run
-        directory, so a resumed run trains on the same labels) and add them with the round's task."""
-        cfg = self.cfg
-        path = self.run_dir / f"pseudo-round{r}.npz"
-        if path.is_file():
-            with np.load(path) as z:
-                samples = [FaceSample(Path(p), pts) for p, pts in zip(z["paths"], z["landmarks"])]
-        else:
-            samples = pseudo_label(self.model, self.codec, self.unlabeled, cfg.input_size, bf16=cfg.bf16)
-            tmp = path.with_name(path.name + ".tmp.npz")
-            np.savez(tmp, paths=np.array([str(s.image) for s in samples]),
-                     landmarks=np.stack([s.landmarks for s in samples]))
-            tmp.replace(path)
-        pseudo = build_cropset(samples, cfg.data.precrop_size, cfg.data.precrop_margin, None, cfg.threads)
-        crops, weights, tasks = self.labeled
-        self.train = CropSet(np.concatenate([crops.images, pseudo.images]),
-                             np.concatenate([crops.landmarks, pseudo.landmarks]), crops.margin)
-        self.weights = np.concatenate([weights, np.ones(len(pseudo), np.float32)])
-        self.tasks = np.concatenate([tasks, np.full(len(pseudo), round_task(r), np.int64)])
-        print(f"STC round {r}: {len(pseudo)} pseudo-labeled faces on task {round_task(r)}", file=sys.stderr)
-
     def validate(self) -> dict:
-        pred = predict_crops(self.model, self.codec, self.val, bf16=self.cfg.bf16)
+        pred = predict_warped(self.predictor(), self.val_pixels, self.val_crops)
         gt = np.array([s.landmarks for s in self.val_samples])
-        return summary(nme(pred, gt, self.cfg.data.val_norm), self.cfg.data.val_norm)
+        norm = self.cfg.data.val_norm
+        return summary(nme(pred, gt, norm, scheme=self.scheme.name), norm)
 
     def fit(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
-        rounds_at = self.cfg.stc.epochs_per_round
         while self.epoch < self.cfg.epochs:
-            if self.stc and (self.epoch % rounds_at == 0 or len(self.train) == len(self.labeled[0])):
-                self.start_round(self.epoch // rounds_at + 1)
+            for hook in self.hooks:
+                hook.before_epoch(self)
             t0 = time.time()
             train_loss = self.train_epoch()
             t1 = time.time()

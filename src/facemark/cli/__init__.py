@@ -1,0 +1,31 @@
+"""The ``facemark`` command: one subcommand per job, one module per command group (``infer``: detect, align,
+demo; ``evaluate``; ``train``: train, export); errors are one line naming the file at fault."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.errors import FacemarkError
+from . import evaluate, infer, train  # noqa: F401  (register their subcommands)
+from .base import COMMANDS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facemark", description="Facial landmark detection and face alignment.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (add_args, fn) in COMMANDS.items():
+        p = sub.add_parser(name, help=(fn.__doc__ or "").strip().splitlines()[0], description=fn.__doc__)
+        add_args(p)
+        p.set_defaults(run=fn)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except FacemarkError as e:
+        print(f"facemark: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

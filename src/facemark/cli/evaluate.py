@@ -1,0 +1,79 @@
+"""``facemark evaluate``: landmarks (a model's, or a folder of predictions) against ground truth."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..core.codecs import DECODERS
+from ..core.errors import DataError
+from ..evaluation.metrics import NORMS, nme, summary
+from ..inference.runtime import DEFAULT_MODEL
+from ..io.datasets import list_pts, read_pts
+from .base import command
+
+
+def _pts_files(root: Path) -> dict[str, Path]:
+    files = list_pts(root)
+    if not files:
+        raise DataError(root, "no .pts files found")
+    return files
+
+
+def _print_report(report: dict, as_json: bool, label: str) -> None:
+    if as_json:
+        print(json.dumps(report))
+        return
+    print(f"{label}: {report['n']} faces, normalised by {report['norm']}")
+    print(f"  NME            {report['nme'] * 100:6.3f} %")
+    print(f"  FR@{report['threshold'] * 100:g}%        {report['fr'] * 100:6.3f} %")
+    print(f"  AUC@{report['threshold'] * 100:g}%       {report['auc']:6.4f}")
+
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("gt_dir", type=Path, help="ground truth: a 300W-layout folder of .pts files (and images)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--pred", type=Path, help="folder of predicted .pts files with the same relative names")
+    src.add_argument("--model", default=DEFAULT_MODEL,
+                     help=f"run this model on GT_DIR's images, boxes from the GT landmarks (default {DEFAULT_MODEL})")
+    p.add_argument("--norm", choices=NORMS, default="iod",
+                   help="NME normaliser: iod (outer eye corners), ipd (pupils), box (sqrt(w*h) of the GT "
+                        "landmarks' box), diag (its diagonal); default iod")
+    p.add_argument("--threshold", type=float, default=0.1, help="failure / AUC threshold as a fraction (0.1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (fractions, not percent)")
+    p.add_argument("--plot", type=Path, help="write the CED curve to this PNG")
+    p.add_argument("--flip", action="store_true", help="with --model: average with the mirrored crop's answer")
+    p.add_argument("--decoder", choices=DECODERS,
+                   help="with --model: read a heatmap model's output with this decoder instead of its own")
+
+
+@command("evaluate", _evaluate_args)
+def _evaluate(a: argparse.Namespace) -> int:
+    """Score landmarks against ground truth: NME, failure rate and AUC of the CED."""
+    gt_files = _pts_files(a.gt_dir)
+    if a.pred is not None:
+        pred_files = _pts_files(a.pred)
+        missing = [k for k in gt_files if k not in pred_files]
+        if missing:
+            raise DataError(a.pred / missing[0], f"no prediction for ground truth {gt_files[missing[0]]}"
+                            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        gt = [read_pts(p) for p in gt_files.values()]
+        pred = [read_pts(pred_files[k], len(g)) for k, g in zip(gt_files, gt)]
+        label = str(a.pred)
+    else:
+        from ..evaluation.protocols import evaluate_model
+
+        gt, pred = evaluate_model(a.model, a.gt_dir, flip=a.flip, decoder=a.decoder)
+        label = a.model + (" +flip" if a.flip else "") + (f" ({a.decoder})" if a.decoder else "")
+    if len({len(g) for g in gt}) != 1:
+        raise DataError(a.gt_dir, "ground-truth files have different point counts")
+    errors = nme(np.stack(pred), np.stack(gt), a.norm)
+    report = summary(errors, a.norm, a.threshold)
+    if a.plot:
+        from ..evaluation.plots import plot_ced
+
+        plot_ced({label: errors}, a.plot, a.threshold, norm=a.norm)
+    _print_report(report, a.json, label)
+    return 0

@@ -1,0 +1,51 @@
+"""``facemark train`` and ``facemark export`` (these need the ``train`` extra: torch)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .base import command
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", type=Path, help="YAML training config (see configs/)")
+    p.add_argument("--out", type=Path, help="run directory (default runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument("--data-root", help="override the config's data_root (default ../shared/data)")
+    p.add_argument("--epochs", type=int, help="override the config's epoch count")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; the run's log records it")
+    p.add_argument("--workers", type=int, default=1,
+                   help="threads preparing augmented batches (more keep a GPU busy; results do not change)")
+
+
+@command("train", _train_args)
+def _train(a: argparse.Namespace) -> int:
+    """Train a model from a config; resumable with --resume."""
+    from ..training.config import load_config
+    from ..training.trainer import train
+
+    cfg = load_config(a.config)
+    if a.data_root:
+        cfg.data_root = a.data_root
+    if a.epochs:
+        cfg.epochs = a.epochs
+    train(cfg, a.out or Path("runs") / cfg.name, resume=a.resume, device=a.device, workers=a.workers)
+    return 0
+
+
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", type=Path, help="a run's best.pt (or last.pt)")
+    p.add_argument("--name", required=True, help="model name, e.g. pfld68")
+    p.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "weights",
+                   help="folder for NAME.onnx and NAME.json (default: the package's weights/)")
+    p.add_argument("--command-line", default="", help="the training command, recorded in the model card")
+
+
+@command("export", _export_args)
+def _export(a: argparse.Namespace) -> int:
+    """Export a trained checkpoint to ONNX with its model card (sha256, config, metrics)."""
+    from ..training.export import export
+
+    path = export(a.checkpoint, a.name, a.out, {"training_command": a.command_line} if a.command_line else None)
+    print(f"wrote {path} and {path.with_suffix('.json')}")
+    return 0

@@ -1,0 +1,222 @@
+"""Codecs: each owns both directions of one output representation (encode targets, decode outputs).
+
+Models never decode; everything here is numpy so inference needs no torch. Points are (..., N, D) arrays
+(``facemark.core.points``): regression carries any D, the map codecs encode the image plane (D = 2).
+Every codec states the raw output shapes it decodes (``output_shapes``), so a model can be checked against
+it before training, and the settings that rebuild it at inference (``config``, stored in the model card).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .points import check_dim
+from .registry import Registry
+
+CODECS: Registry = Registry("codec")
+
+
+def build_codec(config: dict, input_size: int, n_points: int, dim: int = 2):
+    """A codec from its config mapping ``{name: ..., **settings}`` (a model card's or a training config's)."""
+    kw = {k: v for k, v in config.items() if k != "name"}
+    return CODECS.build(config["name"], input_size=input_size, n_points=n_points, dim=dim, **kw)
+
+
+def _planar(codec: str, dim: int) -> None:
+    if check_dim(dim) != 2:
+        raise ValueError(f"the {codec} codec encodes image-plane points (dim 2), not dim {dim}")
+
+
+@CODECS.register("regression")
+class RegressionCodec:
+    """Direct coordinate regression: crop pixel coordinates <-> [0, 1] fractions of the crop side.
+
+    A point at pixel centre p of a crop ``size`` wide encodes as (p + 0.5) / size, so 0 and 1 are the
+    crop's outer edges; z (dim 3) encodes as z / size.
+    """
+
+    def __init__(self, input_size: int, n_points: int, dim: int = 2) -> None:
+        self.input_size = input_size
+        self.n_points = n_points
+        self.dim = check_dim(dim)
+        self._offset = np.array([0.5, 0.5, 0.0][:dim])
+
+    def config(self) -> dict:
+        return {"name": "regression"}
+
+    def output_shapes(self) -> list[tuple[int, ...]]:
+        return [(self.dim * self.n_points,)]
+
+    def encode(self, pts: np.ndarray) -> np.ndarray:
+        """(..., N, D) crop coordinates -> (..., D*N) float32 targets."""
+        pts = np.asarray(pts, dtype=np.float32)
+        flat = (pts + self._offset.astype(np.float32)) / self.input_size
+        return flat.reshape(*pts.shape[:-2], self.dim * self.n_points)
+
+    def decode(self, output: np.ndarray) -> np.ndarray:
+        """(B, D*N) model outputs -> (B, N, D) crop coordinates."""
+        out = np.asarray(output, dtype=np.float64).reshape(-1, self.n_points, self.dim)
+        return out * self.input_size - self._offset
+
+
+def _to_grid(pts: np.ndarray, stride: int) -> np.ndarray:
+    """Crop pixel centres -> feature-map cell coordinates (cell centres at integers)."""
+    return (np.asarray(pts, dtype=np.float64) + 0.5) / stride - 0.5
+
+
+def _from_grid(uv: np.ndarray, stride: int) -> np.ndarray:
+    return (uv + 0.5) * stride - 0.5
+
+
+DECODERS = ("argmax", "quarter", "soft_argmax")  # the heatmap codec's read-outs
+
+
+@CODECS.register("heatmap")
+class HeatmapCodec:
+    """Gaussian heatmaps at 1/``stride`` resolution, one map per point.
+
+    Decoders: ``argmax`` (the best cell), ``quarter`` (argmax moved a quarter cell towards the higher
+    neighbour, as Hourglass / HRNet do) and ``soft_argmax`` (the seed's local soft-argmax: a softmax with
+    temperature ``tau`` over the ``window`` x ``window`` patch around the argmax, whose expected position
+    refines it to sub-cell precision).
+    """
+
+    def __init__(self, input_size: int, n_points: int, stride: int = 4, sigma: float = 1.5,
+                 decoder: str = "soft_argmax", window: int = 5, tau: float = 10.0, dim: int = 2) -> None:
+        if decoder not in DECODERS:
+            raise ValueError(f"unknown heatmap decoder {decoder!r}")
+        _planar("heatmap", dim)
+        self.input_size, self.n_points, self.stride = input_size, n_points, stride
+        self.size = input_size // stride
+        self.sigma, self.decoder, self.window, self.tau = sigma, decoder, window, tau
+
+    def config(self) -> dict:
+        return {"name": "heatmap", "stride": self.stride, "sigma": self.sigma, "decoder": self.decoder,
+                "window": self.window, "tau": self.tau}
+
+    def output_shapes(self) -> list[tuple[int, ...]]:
+        return [(self.n_points, self.size, self.size)]
+
+    def encode(self, pts: np.ndarray) -> np.ndarray:
+        """(B, N, 2) crop coordinates -> (B, N, H, W) float32 Gaussians (peak 1 at the point)."""
+        uv = _to_grid(pts, self.stride)
+        grid = np.arange(self.size, dtype=np.float64)
+        gx = np.exp(-((grid - uv[..., 0:1]) ** 2) / (2 * self.sigma ** 2))   # (B, N, W)
+        gy = np.exp(-((grid - uv[..., 1:2]) ** 2) / (2 * self.sigma ** 2))   # (B, N, H)
+        return (gy[..., :, None] * gx[..., None, :]).astype(np.float32)
+
+    def decode(self, output: np.ndarray) -> np.ndarray:
+        """(B, N, H, W) heatmaps -> (B, N, 2) crop coordinates."""
+        hm = np.asarray(output, dtype=np.float64)
+        b, n, h, w = hm.shape
+        flat = hm.reshape(b, n, -1).argmax(axis=-1)
+        iy, ix = np.divmod(flat, w)
+        uv = np.stack([ix, iy], axis=-1).astype(np.float64)
+        if self.decoder == "quarter":
+            bi, ni = np.meshgrid(np.arange(b), np.arange(n), indexing="ij")
+            xr, xl = hm[bi, ni, iy, np.minimum(ix + 1, w - 1)], hm[bi, ni, iy, np.maximum(ix - 1, 0)]
+            yd, yu = hm[bi, ni, np.minimum(iy + 1, h - 1), ix], hm[bi, ni, np.maximum(iy - 1, 0), ix]
+            uv += 0.25 * np.stack([np.sign(xr - xl), np.sign(yd - yu)], axis=-1)
+        elif self.decoder == "soft_argmax":
+            uv += self._local_soft_argmax(hm, ix, iy)
+        return _from_grid(uv, self.stride)
+
+    def _local_soft_argmax(self, hm: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+        """Sub-cell offset: softmax(tau * patch)-weighted mean position in the window around the argmax."""
+        l = self.window // 2
+        b, n, h, w = hm.shape
+        pad = np.pad(hm, ((0, 0), (0, 0), (l, l), (l, l)), constant_values=-np.inf)
+        d = np.arange(-l, l + 1)
+        bi, ni = np.meshgrid(np.arange(b), np.arange(n), indexing="ij")
+        rows = (iy + l)[..., None, None] + d[:, None]
+        cols = (ix + l)[..., None, None] + d[None, :]
+        patch = pad[bi[..., None, None], ni[..., None, None], rows, cols]               # (B, N, d, d)
+        logits = self.tau * patch
+        weights = np.exp(logits - logits.max(axis=(-2, -1), keepdims=True))
+        weights /= weights.sum(axis=(-2, -1), keepdims=True)
+        return np.stack([(weights * d[None, :]).sum(axis=(-2, -1)), (weights * d[:, None]).sum(axis=(-2, -1))],
+                        axis=-1)
+
+
+@CODECS.register("pip")
+class PIPCodec:
+    """PIPNet's maps at 1/``stride`` resolution: per point a score map, x/y offsets inside the cell, and the
+    offsets of its ``num_nb`` nearest neighbours on the mean face measured from the same cell.
+
+    Targets (B, N, H, W) ``score``, ``off_x``, ``off_y`` and (B, N * C, H, W) ``nb_x``, ``nb_y``, plus the
+    (B, N) flat index of each point's cell (``cell``), which the loss uses to read offsets at that cell only.
+    Decoding takes each point's best cell plus its offset, and averages that with the predictions its
+    neighbours make of it.
+    """
+
+    def __init__(self, input_size: int, n_points: int, stride: int = 32, num_nb: int = 10,
+                 neighbours: list[list[int]] | None = None, dim: int = 2) -> None:
+        _planar("pip", dim)
+        self.input_size, self.n_points, self.stride, self.num_nb = input_size, n_points, stride, num_nb
+        self.size = input_size // stride
+        self.neighbours = np.asarray(neighbours, dtype=np.int64) if neighbours is not None else None
+
+    def output_shapes(self) -> list[tuple[int, ...]]:
+        s = self.size
+        return [(self.n_points, s, s)] * 3 + [(self.n_points * self.num_nb, s, s)] * 2
+
+    def fit(self, train_pts: np.ndarray) -> None:
+        """Choose each point's neighbours: the ``num_nb`` nearest (excluding itself) on the mean face."""
+        mean = np.asarray(train_pts, dtype=np.float64).mean(axis=0)
+        dist = np.linalg.norm(mean[:, None] - mean[None], axis=-1)
+        np.fill_diagonal(dist, np.inf)
+        self.neighbours = np.argsort(dist, axis=1, kind="stable")[:, :self.num_nb]
+
+    def config(self) -> dict:
+        """What inference needs to rebuild this codec (stored in the model card)."""
+        return {"name": "pip", "stride": self.stride, "num_nb": self.num_nb,
+                "neighbours": None if self.neighbours is None else self.neighbours.tolist()}
+
+    def _need_neighbours(self) -> np.ndarray:
+        if self.neighbours is None:
+            raise ValueError("PIPCodec has no neighbours: call fit() on training landmarks first")
+        return self.neighbours
+
+    def encode(self, pts: np.ndarray) -> dict[str, np.ndarray]:
+        nb = self._need_neighbours()
+        uv = np.clip(_to_grid(pts, self.stride) + 0.5, 0, self.size - 1e-6)   # cell corner at integers
+        cell = np.floor(uv).astype(np.int64)
+        off = uv - cell                                                         # (B, N, 2) in [0, 1)
+        b, n = uv.shape[:2]
+        s = self.size
+        flat = cell[..., 1] * s + cell[..., 0]
+        score = np.zeros((b, n, s * s), np.float32)
+        np.put_along_axis(score, flat[..., None], 1.0, axis=-1)
+        maps = {"score": score}
+        for k, name in enumerate(("off_x", "off_y")):
+            m = np.zeros((b, n, s * s), np.float32)
+            np.put_along_axis(m, flat[..., None], off[..., k:k + 1].astype(np.float32), axis=-1)
+            maps[name] = m
+        nb_off = uv[:, nb] - cell[:, :, None].astype(np.float64)               # (B, N, C, 2)
+        for k, name in enumerate(("nb_x", "nb_y")):
+            m = np.zeros((b, n, self.num_nb, s * s), np.float32)
+            np.put_along_axis(m, np.broadcast_to(flat[..., None, None], (b, n, self.num_nb, 1)),
+                              nb_off[..., k:k + 1].astype(np.float32), axis=-1)
+            maps[name] = m.reshape(b, n * self.num_nb, s * s)
+        out = {k: v.reshape(*v.shape[:2], s, s) for k, v in maps.items()}
+        out["cell"] = flat
+        return out
+
+    def decode(self, output: tuple[np.ndarray, ...]) -> np.ndarray:
+        """(score, off_x, off_y, nb_x, nb_y) maps -> (B, N, 2) crop coordinates."""
+        nb = self._need_neighbours()
+        score, off_x, off_y, nb_x, nb_y = (np.asarray(o, dtype=np.float64) for o in output)
+        b, n, s, _ = score.shape
+        flat = score.reshape(b, n, -1).argmax(axis=-1)                          # (B, N)
+        cy, cx = np.divmod(flat, s)
+        pick = lambda m, c: np.take_along_axis(m.reshape(b, m.shape[1], -1), c[..., None], -1)[..., 0]  # noqa: E731
+        own = np.stack([cx + pick(off_x, flat), cy + pick(off_y, flat)], axis=-1)   # (B, N, 2)
+        rep = np.repeat(flat, self.num_nb, axis=1)                              # cell of the predicting point
+        nbp = np.stack([np.repeat(cx, self.num_nb, 1) + pick(nb_x, rep),
+                        np.repeat(cy, self.num_nb, 1) + pick(nb_y, rep)], axis=-1).reshape(b, n, self.num_nb, 2)
+        total = own.copy()
+        count = np.ones((b, n, 1))
+        for i in range(n):  # point i predicts its neighbours nb[i]
+            np.add.at(total, (slice(None), nb[i]), nbp[:, i])
+            np.add.at(count, (slice(None), nb[i]), 1.0)
+        uv = total / count - 0.5
+        return _from_grid(uv, self.stride)

@@ -1,0 +1,85 @@
+"""Face box -> model input crop, and back.
+
+A crop is a square region (centre, side, optional rotation) of the image resampled to ``size`` x ``size``.
+The same definition serves training (boxes from landmarks, jittered) and inference (boxes from a detector,
+mapped to what the model was trained on), so both see the same framing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# The model input covers the landmarks' bounding square enlarged by this factor (PFLD's framing).
+CROP_SCALE = 1.2
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A square crop: centre (x, y) and side in source pixels, rotation in degrees, output size in pixels."""
+
+    cx: float
+    cy: float
+    side: float
+    size: int
+    angle: float = 0.0
+
+    def matrix(self) -> np.ndarray:
+        """2x3 affine map from source pixel centres to crop pixel centres."""
+        s = self.size / self.side
+        a = np.deg2rad(self.angle)
+        r = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]]) * s
+        half = (self.size - 1) / 2.0
+        t = np.array([half, half]) - r @ np.array([self.cx, self.cy])
+        return np.hstack([r, t[:, None]])
+
+    def warp(self, image: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+        """Resample ``image`` into the crop (bilinear; area-like when shrinking a lot)."""
+        m = self.matrix()
+        shrink = self.side / self.size
+        if shrink > 2.0:  # pre-blur to avoid aliasing when the face is much larger than the crop
+            k = int(shrink) | 1
+            image = cv2.GaussianBlur(image, (k, k), shrink / 3)
+        return cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=border)
+
+    def to_crop(self, pts: np.ndarray) -> np.ndarray:
+        """Source points (..., D) -> crop points (z, if any, scales with the crop)."""
+        return apply_affine(self.matrix(), pts)
+
+    def to_source(self, pts: np.ndarray) -> np.ndarray:
+        """Crop points (..., D) -> source points."""
+        return apply_affine(cv2.invertAffineTransform(self.matrix()), pts)
+
+
+def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 similarity matrix to points (..., 2), or (..., 3) whose z scales by the matrix's scale."""
+    pts = np.asarray(pts, dtype=np.float64)
+    out = pts[..., :2] @ m[:, :2].T + m[:, 2]
+    if pts.shape[-1] == 2:
+        return out
+    scale = np.sqrt(abs(np.linalg.det(m[:, :2])))
+    return np.concatenate([out, pts[..., 2:] * scale], axis=-1)
+
+
+def to_input(crops: np.ndarray) -> np.ndarray:
+    """(B, H, W, 3) RGB uint8 crops -> (B, 3, H, W) float32 in [-1, 1], the input every model takes."""
+    x = np.asarray(crops, dtype=np.float32).transpose(0, 3, 1, 2)
+    return (x - 127.5) / 127.5
+
+
+def landmark_box(pts: np.ndarray) -> np.ndarray:
+    """(x1, y1, x2, y2) bounding box of (N, D) landmarks in the image plane."""
+    pts = np.asarray(pts, dtype=np.float64)[:, :2]
+    return np.concatenate([pts.min(axis=0), pts.max(axis=0)])
+
+
+def crop_from_box(box: np.ndarray, size: int, scale: float = CROP_SCALE) -> Crop:
+    """The square crop around a landmark-style box: its centre, side = longer edge x ``scale``."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return Crop((x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1, 1.0) * scale, size)
+
+
+def crop_from_landmarks(pts: np.ndarray, size: int, scale: float = CROP_SCALE) -> Crop:
+    """The crop the models are trained on: the (N, D) landmarks' box, squared and enlarged by ``scale``."""
+    return crop_from_box(landmark_box(pts), size, scale)

@@ -1,0 +1,26 @@
+"""Visualisation: boxes, landmarks (their x, y) and head pose drawn on a copy of an RGB image."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .landmarker import Face
+
+
+def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
+    """An annotated copy of an RGB image."""
+    out = np.ascontiguousarray(image.copy())
+    thick = max(1, round(max(image.shape[:2]) / 500))
+    for f in faces:
+        x1, y1, x2, y2 = (int(round(v)) for v in f.box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), (0, 200, 255), thick)
+        radius = max(1, round(np.linalg.norm(np.ptp(f.landmarks[:, :2], axis=0)) / 80))
+        for x, y in f.landmarks[:, :2]:
+            cv2.circle(out, (int(round(x)), int(round(y))), radius, (0, 255, 0), -1, cv2.LINE_AA)
+        for x, y in f.five:
+            cv2.circle(out, (int(round(x)), int(round(y))), radius + 1, (255, 0, 0), -1, cv2.LINE_AA)
+        if f.pose:
+            text = "yaw {yaw:+.0f} pitch {pitch:+.0f} roll {roll:+.0f}".format(**f.pose)
+            cv2.putText(out, text, (x1, max(12, y1 - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, (255, 255, 0),
+                        thick, cv2.LINE_AA)
+    return out

@@ -1,0 +1,135 @@
+"""Shipped models: ONNX files with a JSON card, run by ONNX Runtime (torch is not needed at inference).
+
+A model ``NAME`` is ``weights/NAME.onnx`` plus ``weights/NAME.json`` holding what inference needs (input
+size, landmark scheme by name, point dimension, codec) and what produced it (command, config, data,
+metrics), and the ONNX file's sha256, checked at load time. Cards written before schemes had names carry
+only ``n_points``; they are read as the scheme with that many points, in 2D.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.codecs import build_codec
+from ..core.crop import to_input
+from ..core.errors import DataError, FacemarkError
+from ..core.schemes import Scheme, scheme, scheme_for_points
+
+WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
+DEFAULT_MODEL = "hrnet68"  # what detect, evaluate and Landmarker run unless told otherwise
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def available_models(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
+    """Names of the models shipped in (or pointed to by) ``weights_dir``."""
+    return sorted(p.stem for p in weights_dir.glob("*.json") if p.with_suffix(".onnx").is_file())
+
+
+@dataclass
+class ModelCard:
+    """What a shipped model needs at inference; ``meta`` is the whole card (provenance, metrics)."""
+
+    name: str
+    scheme: str
+    dim: int
+    input_size: int
+    codec: dict
+    sha256: str
+    meta: dict
+
+    @property
+    def n_points(self) -> int:
+        return scheme(self.scheme).n_points
+
+
+def load_card(name_or_path: str | Path) -> tuple[ModelCard, Path]:
+    """The card and ONNX path of a registered name, or of a path to a ``.onnx``/``.json`` pair."""
+    p = Path(name_or_path)
+    if p.suffix in (".onnx", ".json"):
+        card_path, onnx_path = p.with_suffix(".json"), p.with_suffix(".onnx")
+    else:
+        card_path, onnx_path = WEIGHTS_DIR / f"{name_or_path}.json", WEIGHTS_DIR / f"{name_or_path}.onnx"
+        if not card_path.is_file():
+            known = ", ".join(available_models()) or "none"
+            raise DataError(card_path, f"no model named {name_or_path!r} (shipped models: {known})")
+    if not card_path.is_file():
+        raise DataError(card_path, "model card (.json) not found")
+    if not onnx_path.is_file():
+        raise DataError(onnx_path, "model weights (.onnx) not found")
+    try:
+        meta = json.loads(card_path.read_text())
+        layout = meta["scheme"] if "scheme" in meta else scheme_for_points(int(meta["n_points"])).name
+        card = ModelCard(meta["name"], scheme(layout).name, int(meta.get("dim", 2)), int(meta["input_size"]),
+                         meta["codec"], meta["sha256"], meta)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise DataError(card_path, f"malformed model card ({e.__class__.__name__}: {e})") from None
+    return card, onnx_path
+
+
+class OnnxLandmarkModel:
+    """A shipped landmark model: RGB uint8 crops in, crop-pixel landmarks (B, N, D) out (a ``CropPredictor``).
+
+    ``flip=True`` also runs each crop mirrored and averages the two answers (test-time augmentation:
+    twice the cost, usually a little more accurate). ``decoder`` replaces the card's heatmap decoder
+    (``argmax``, ``quarter``, ``soft_argmax``): the same network read out differently, for ablations.
+    """
+
+    def __init__(self, name_or_path: str | Path = DEFAULT_MODEL, threads: int | None = None, flip: bool = False,
+                 decoder: str | None = None) -> None:
+        import onnxruntime as ort
+
+        self.card, path = load_card(name_or_path)
+        digest = sha256_of(path)
+        if digest != self.card.sha256:
+            raise DataError(path, f"sha256 mismatch (file {digest[:12]}..., card {self.card.sha256[:12]}...): "
+                                  "corrupt or replaced weights")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for unreadable models
+            raise DataError(path, f"cannot load ONNX model ({e})") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.flip = flip
+        self.scheme: Scheme = scheme(self.card.scheme)
+        codec = dict(self.card.codec)
+        if decoder is not None:
+            if codec.get("name") != "heatmap":
+                raise FacemarkError(f"model {self.card.name!r} uses the {self.card.codec['name']!r} codec, "
+                                    "which has no choice of decoder")
+            codec["decoder"] = decoder
+        try:
+            self.codec = build_codec(codec, self.card.input_size, self.scheme.n_points, self.card.dim)
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(path.with_suffix(".json"), f"bad codec in model card: {e}") from None
+
+    @property
+    def input_size(self) -> int:
+        return self.card.input_size
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        """(B, S, S, 3) RGB uint8 crops -> (B, N, D) landmarks in crop pixels."""
+        if len(crops) == 0:
+            return np.zeros((0, self.scheme.n_points, self.card.dim))
+        pts = self._run(crops)
+        if self.flip:
+            mirrored = self._run(np.ascontiguousarray(crops[:, :, ::-1]))
+            pts = (pts + self.scheme.flip_points(mirrored, self.input_size)) / 2
+        return pts
+
+    def _run(self, crops: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: to_input(crops)})
+        return self.codec.decode(out[0] if len(out) == 1 else tuple(out))

@@ -1,0 +1,62 @@
+"""Image loading: any file OpenCV reads becomes an RGB uint8 array, or a DataError naming the file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..core.errors import DataError
+from .files import atomic_write_bytes
+
+MAX_PIXELS = 400_000_000  # larger images are refused rather than risking memory exhaustion
+
+
+def to_rgb8(image: np.ndarray, source: str | Path = "<array>") -> np.ndarray:
+    """Normalise a grey, RGB, RGBA, 16-bit or float image (HxW or HxWxC) to RGB uint8 (HxWx3)."""
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)) or min(img.shape[:2]) < 1:
+        raise DataError(source, f"not an image: array of shape {img.shape}")
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype.kind == "f":
+        scale = 255.0 if np.nanmax(img) <= 1.0 else 1.0
+        img = np.clip(np.nan_to_num(img) * scale, 0, 255).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise DataError(source, f"unsupported image dtype {img.dtype}")
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:
+        return np.ascontiguousarray(img[:, :, :3])
+    return np.ascontiguousarray(img)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as RGB uint8 (HxWx3). Grey, RGBA and 16-bit files are converted."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "image file not found")
+    data = np.fromfile(path, dtype=np.uint8)
+    if data.size == 0:
+        raise DataError(path, "image file is empty")
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if img is None:
+        raise DataError(path, "cannot decode image (corrupt or unsupported format)")
+    if img.shape[0] * img.shape[1] > MAX_PIXELS:
+        raise DataError(path, f"image too large ({img.shape[1]}x{img.shape[0]} pixels)")
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    elif img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return to_rgb8(img, path)
+
+
+def write_image(path: str | Path, rgb: np.ndarray) -> None:
+    """Write an RGB uint8 image; the file appears whole or not at all."""
+    path = Path(path)
+    ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise DataError(path, "cannot encode image for this file extension")
+    atomic_write_bytes(path, buf.tobytes())

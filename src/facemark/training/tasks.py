@@ -1,0 +1,160 @@
+"""Tasks: what one kind of model output trains on, so the trainer never asks which model family it runs.
+
+A task owns its codec (targets in, points out), the extra targets it needs (PFLD's head-pose angles, STC's
+curriculum level), the training forward, the per-sample loss and the per-sample weights, and checks at
+config load that model, codec and loss fit together. Tasks are found by codec name (``TASKS``): a new kind of
+output (a detector's boxes and scores, say) is a codec plus a task.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..core.errors import DataError
+from ..core.pose import head_pose
+from ..core.registry import Registry
+from ..core.schemes import scheme
+from .losses import build_loss, pfld_weights
+from .models import build_model
+
+if TYPE_CHECKING:  # config.check builds tasks: the type only, no import at run time
+    from .config import TrainConfig
+
+TASKS: Registry = Registry("task")
+
+
+class Task:
+    """Base: the codec's targets, the model's ``out``, the configured loss, the data's sample weights."""
+
+    curriculum = False   # trains STC's per-sample curriculum levels
+
+    def __init__(self, cfg: TrainConfig, codec, where: str) -> None:
+        self.cfg, self.codec, self.where = cfg, codec, where
+        self.scheme = scheme(cfg.scheme)
+        try:
+            self.loss_fn = build_loss(self.loss_settings())
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(where, f"loss: {e}") from None
+
+    def loss_settings(self) -> dict:
+        return dict(self.cfg.loss)
+
+    def build_model(self) -> nn.Module:
+        try:
+            return build_model(self.cfg.spec, self.cfg.model)
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(self.where, f"model: {e}") from None
+
+    def check_config(self) -> None:
+        """Build the model without weights (meta device) and compare its outputs with what the codec decodes."""
+        cfg = self.cfg
+        if cfg.stc.unlabeled and not (self.curriculum and cfg.init_from):
+            raise DataError(self.where, "stc: STC needs a PIPNet (codec: pip) and init_from: a trained checkpoint "
+                                        "to pseudo-label with")
+        with torch.device("meta"):
+            model = self.build_model().eval()
+            out = model(torch.zeros(1, 3, cfg.input_size, cfg.input_size))
+        got = [tuple(o.shape[1:]) for o in (out if isinstance(out, tuple) else (out,))]
+        want = self.codec.output_shapes()
+        if got != want:
+            raise DataError(self.where, f"model: {cfg.model['name']} gives outputs {got} for a {cfg.input_size} px "
+                                        f"input; the {cfg.codec['name']} codec decodes {want}")
+        self.check_model(model)
+
+    def check_model(self, model: nn.Module) -> None:
+        """Family-specific requirements on the model (a pose branch, an output bias)."""
+
+    def prepare(self, model: nn.Module, train_pts: np.ndarray, fresh: bool) -> None:
+        """Learn what the codec needs from the training landmarks (in crop pixels); ``fresh``: the model has
+        not been trained yet, so its output may be initialised from the data."""
+
+    def targets(self, pts: np.ndarray, extras: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A batch's targets from its augmented (B, N, D) crop points and per-sample ``extras``."""
+        return {"target": self.codec.encode(pts)}
+
+    def outputs(self, model: nn.Module, x: torch.Tensor) -> dict:
+        return model.forward_train(x)
+
+    def loss(self, out: dict, t: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B,) per-sample loss."""
+        return self.loss_fn(out["out"], t["target"])
+
+    def weights(self, out: dict, t: dict[str, torch.Tensor], class_weight: torch.Tensor) -> torch.Tensor:
+        """(B,) per-sample weights of the loss."""
+        return class_weight
+
+
+@TASKS.register("regression")
+class RegressionTask(Task):
+    """Coordinates regressed directly (PFLD). The point loss works in crop pixels (its ``scale`` is the input
+    size); with ``pose_weighting`` the model's auxiliary head-pose angles weight each sample as PFLD does."""
+
+    def loss_settings(self) -> dict:
+        return {**self.cfg.loss, "scale": self.cfg.input_size}
+
+    def check_model(self, model: nn.Module) -> None:
+        if not hasattr(model, "init_output_bias"):
+            raise DataError(self.where, f"model: {self.cfg.model['name']} is no regression model "
+                                        "(no output to start from the mean face)")
+        if self.cfg.pose_weighting and not getattr(model, "predicts_pose", False):
+            raise DataError(self.where, f"pose_weighting: model {self.cfg.model['name']!r} has no pose branch")
+        if self.cfg.pose_weighting and not self.scheme.pose_points:
+            raise DataError(self.where, f"pose_weighting: scheme {self.scheme.name} has no head-pose points")
+
+    def prepare(self, model: nn.Module, train_pts: np.ndarray, fresh: bool) -> None:
+        if fresh:  # start from the mean face: the crop framing makes it a good first guess for every sample
+            model.init_output_bias(torch.from_numpy(self.codec.encode(train_pts).mean(0)))
+
+    def targets(self, pts: np.ndarray, extras: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        t = super().targets(pts, extras)
+        if self.cfg.pose_weighting:
+            size = self.cfg.input_size
+            t["angles"] = np.deg2rad([head_pose(p, size, size, self.scheme.name) for p in pts]).astype(np.float32)
+        return t
+
+    def weights(self, out: dict, t: dict[str, torch.Tensor], class_weight: torch.Tensor) -> torch.Tensor:
+        if not self.cfg.pose_weighting:
+            return class_weight
+        return pfld_weights(out["angles"], t["angles"], class_weight, self.cfg.pose_weight_floor)
+
+
+@TASKS.register("heatmap")
+class HeatmapTask(Task):
+    """Heatmaps (Hourglass, HRNet); a model that returns every stack's maps is supervised on each."""
+
+    def check_model(self, model: nn.Module) -> None:
+        if self.cfg.pose_weighting:
+            raise DataError(self.where, "pose_weighting: only regression models have a pose branch")
+
+
+@TASKS.register("pip")
+class PIPTask(HeatmapTask):
+    """PIPNet's score, offset and neighbour maps. The codec's neighbours come from the training landmarks;
+    with STC, pseudo-labeled faces carry a curriculum ``level`` and the model's ``coarse`` score maps train."""
+
+    curriculum = True
+
+    def prepare(self, model: nn.Module, train_pts: np.ndarray, fresh: bool) -> None:
+        self.codec.fit(train_pts)
+
+    def targets(self, pts: np.ndarray, extras: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        t = self.codec.encode(pts)
+        if "level" in extras:
+            t["level"] = extras["level"]
+        return t
+
+    def loss(self, out: dict, t: dict[str, torch.Tensor]) -> torch.Tensor:
+        if "level" in t:
+            return self.loss_fn(out["out"], t, out["coarse"], t["level"])
+        return self.loss_fn(out["out"], t)
+
+
+def build_task(cfg: TrainConfig, codec, where: str) -> Task:
+    """The task of a config's codec."""
+    if cfg.codec["name"] not in TASKS:
+        raise DataError(where, f"codec: no training task for codec {cfg.codec['name']!r} "
+                               f"(known: {', '.join(TASKS.names())})")
+    return TASKS.build(cfg.codec["name"], cfg=cfg, codec=codec, where=where)
