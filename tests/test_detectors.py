@@ -36,3 +36,11 @@ def test_box_map_arithmetic():
 def test_haar_map_is_fitted():
     m = box_map("haar")
     assert 0.6 < m["scale"] < 1.2 and abs(m["dx"]) < 0.1 and 0.0 < m["dy"] < 0.3
+
+
+def test_detector_boxes_invert_the_box_map():
+    from facemark.inference.detectors import to_detector_boxes
+
+    mapping = {"dx": 0.05, "dy": 0.12, "scale": 0.9}
+    det = np.array([[100.0, 50.0, 200.0, 150.0], [10.0, 20.0, 40.0, 50.0]])     # square detector boxes
+    assert np.allclose(to_detector_boxes(to_landmark_boxes(det, mapping), mapping), det)

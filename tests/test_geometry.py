@@ -108,3 +108,16 @@ def test_align_face_puts_the_five_points_on_the_template():
     m = umeyama(five, template(112))
     assert np.allclose(five @ m[:, :2].T + m[:, 2], template(112), atol=1e-6)
     assert np.allclose(template(224), template(112) * 2)
+
+
+def test_large_face_warp_blurs_only_its_region_with_the_same_pixels():
+    import cv2
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (600, 900, 3), dtype=np.uint8)
+    for crop in (Crop(450.0, 300.0, 400.0, 64), Crop(30.0, 580.0, 500.0, 64, angle=25.0)):
+        k = int(crop.side / crop.size) | 1
+        whole = cv2.GaussianBlur(img, (k, k), crop.side / crop.size / 3)
+        ref = cv2.warpAffine(whole, crop.matrix(), (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        assert np.array_equal(crop.warp(img), ref)
+    assert not Crop(5000.0, 5000.0, 300.0, 32).warp(img).any()      # a crop off the image is black

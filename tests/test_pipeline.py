@@ -225,3 +225,55 @@ def test_flip_test_is_mirror_symmetric(data):
     a = model(x)
     b = model(np.ascontiguousarray(x[:, :, ::-1]))
     assert np.allclose(a, IBUG68.flip_points(b, model.input_size), atol=1e-4)
+
+
+def test_quantize_adds_an_int8_variant_chosen_by_precision(tmp_path, data, ytf_subset):
+    from facemark.inference.runtime import cpu_has_int8_dot
+
+    for ext in (".onnx", ".json"):
+        shutil.copy(WEIGHTS_DIR / f"pfld68_fast{ext}", tmp_path / f"m{ext}")
+    card = json.loads((tmp_path / "m.json").read_text())
+    card.pop("int8", None)
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    shutil.copy(tmp_path / "m.onnx", tmp_path / "plain.onnx")
+    shutil.copy(tmp_path / "m.json", tmp_path / "plain.json")
+    assert OnnxLandmarkModel(tmp_path / "plain.onnx").precision == "fp32"     # no variant: fp32 everywhere
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for p in sorted((data / "faces68/train/helen").glob("*.pts"))[:16]:
+        shutil.copy(p, calib / p.name)
+        shutil.copy(p.with_suffix(".jpg"), calib / p.with_suffix(".jpg").name)
+    r = _cli("quantize", tmp_path / "m.onnx", "--calibration", calib, "--faces", "16")
+    assert r.returncode == 0, r.stderr
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["int8"]["file"] == "m.int8.onnx" and (tmp_path / "m.int8.onnx").is_file()
+    samples, gt = ytf_subset
+    fp32 = OnnxLandmarkModel(tmp_path / "m.onnx", threads=2, precision="fp32")
+    int8 = OnnxLandmarkModel(tmp_path / "m.onnx", threads=2, precision="int8")
+    auto = OnnxLandmarkModel(tmp_path / "m.onnx", threads=2)
+    assert (fp32.precision, int8.precision) == ("fp32", "int8")
+    assert auto.precision == ("int8" if cpu_has_int8_dot() else "fp32")
+    e32 = nme(predict_with_landmark_boxes(fp32, samples[:40]), gt[:40], "iod").mean()
+    e8 = nme(predict_with_landmark_boxes(int8, samples[:40]), gt[:40], "iod").mean()
+    assert abs(e8 - e32) < 0.003                      # int8 costs little accuracy
+    with pytest.raises(FacemarkError, match="no int8 variant"):
+        OnnxLandmarkModel(tmp_path / "plain.onnx", precision="int8")
+    with pytest.raises(FacemarkError, match="precision 'int4'"):
+        OnnxLandmarkModel(tmp_path / "m.onnx", precision="int4")
+
+
+def test_benchmark_cli_rows_and_table(tmp_path, data):
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for p in sorted((data / "faces68/test/ytf").glob("*.pts"))[:4]:
+        shutil.copy(p, folder / p.name)
+        shutil.copy(p.with_suffix(".jpg"), folder / p.with_suffix(".jpg").name)
+    r = _cli("benchmark", "--models", "pfld68_fast", "--precisions", "fp32", "--tools", "--repeats", "3",
+             "--data", folder, "--markdown", tmp_path / "b.md", "--plot", tmp_path / "ced.png")
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout.splitlines()[0])
+    assert (row["tool"], row["model"], row["variant"], row["n"]) == ("facemark", "pfld68_fast", "fp32", 4)
+    assert row["ms_per_face"] > 0 and row["faces_per_s"] > 0 and 0 < row["nme"] < 0.1
+    assert row["own_detector"]["of"] == 4
+    table = (tmp_path / "b.md").read_text()
+    assert "| facemark | pfld68_fast | fp32 |" in table and (tmp_path / "ced.png").is_file()

@@ -216,3 +216,37 @@ def test_same_weights_as_before_the_redesign(tmp_path, tiny_root, family):
             v = v.astype(np.float64)
             assert v.sum() == pytest.approx(ref[k]["sum"], abs=1e-4 * max(1.0, ref[k]["abs"])), k
             assert np.abs(v).sum() == pytest.approx(ref[k]["abs"], rel=1e-4), k
+
+
+def test_distillation_teacher_labels_the_crops_and_shares_the_loss(tmp_path, tiny_root):
+    from facemark.core.codecs import build_codec
+    from facemark.training.tasks import build_task
+
+    cfg = _config(tmp_path, tiny_root, epochs=1, distill={"teachers": ["pfld68_fast"], "weight": 0.25, "flip": False})
+    task = build_task(cfg, build_codec(cfg.codec, 64, 68), "tiny.yaml")
+    run = train(cfg, tmp_path / "kd")
+    assert '"nme"' in (run / "log.jsonl").read_text()
+    # the teacher (a 112 px model) labels the student's 64 px crops: on a face it lands near the annotation
+    s = load_datasets(tiny_root, ["faces"], 68)[0]
+    from facemark.core.crop import crop_from_landmarks
+    crop = crop_from_landmarks(s.landmarks, 64)
+    pts = crop.to_crop(s.landmarks)[None]
+    t = task.targets(pts, {}, crop.warp(s.load_image())[None])
+    assert set(t) == {"target", "teacher.target", "angles"}
+    taught = t["teacher.target"].reshape(1, 68, 2) * 64 - 0.5
+    assert np.abs(taught - pts).mean() < 3.0
+    # loss = (1 - w) * loss(annotation) + w * loss(teacher)
+    tt = {k: torch.from_numpy(v) for k, v in t.items()}
+    out = {"out": torch.zeros(1, 136)}
+    expected = 0.75 * task.loss_fn(out["out"], tt["target"]) + 0.25 * task.loss_fn(out["out"], tt["teacher.target"])
+    assert torch.allclose(task.loss(out, tt), expected)
+
+
+def test_distillation_teacher_must_share_the_scheme(tmp_path, tiny_root):
+    from facemark.core.errors import DataError
+
+    with pytest.raises(DataError, match="distill.weight"):
+        _config(tmp_path, tiny_root, distill={"teachers": ["pfld68_fast"], "weight": 0.0})
+    with pytest.raises(DataError, match="distill.teachers: pfld68_fast predicts ibug68, the student wflw98"):
+        _config(tmp_path, tiny_root, scheme="wflw98", pose_weighting=False,
+                distill={"teachers": ["pfld68_fast"]})

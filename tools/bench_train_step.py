@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from facemark.core.codecs import build_codec
+from facemark.core.crop import to_input
 from facemark.training.config import load_config
 from facemark.training.tasks import build_task
 
@@ -32,8 +33,9 @@ def images_per_second(config: str, batch: int | None, steps: int, bf16: bool) ->
     mean = rng.uniform(0.2 * s, 0.8 * s, (spec.n_points, cfg.dim))
     pts = (mean + rng.normal(0, 0.02 * s, (batch, spec.n_points, cfg.dim))).astype(np.float32)
     task.prepare(model, pts, fresh=True)
-    target = {k: torch.from_numpy(v) for k, v in task.targets(pts, {}).items()}
-    x = torch.randn(batch, 3, s, s).contiguous(memory_format=torch.channels_last)
+    crops = rng.integers(0, 256, (batch, s, s, 3), dtype=np.uint8)
+    target = {k: torch.from_numpy(v) for k, v in task.targets(pts, {}, crops).items()}
+    x = torch.from_numpy(to_input(crops)).contiguous(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), cfg.lr)
     times = []
     for _ in range(steps + 1):

@@ -4,8 +4,9 @@ For a lent GPU machine (one GPU, many cores, minutes of time, a size limit on wh
 1. the packed root (tools/pack_crops.py) is pre-cropped once into a cache the runs share;
 2. every config trains in its own process (``facemark train --device cuda --workers W``), all at once,
    each stopped at ``--limit`` seconds (its log says how far it got);
-3. each run's last weights (no optimiser state; floats stored as float16 where the run's weights exceed
-   16 MB, which the export reads back into float32), log and config are tarred and split into 15 MiB parts.
+3. each run's last state (all of it when it is small, so a run the limit stopped resumes elsewhere; else the
+   weights without optimiser state, as float16 where they exceed 16 MB, which the export reads back into
+   float32), log and config are tarred and split into 15 MiB parts.
 
     python3 tools/gpu_runs.py CONFIG... --data-root .pack --out $OUT [--limit 430] [--workers 2]
     cat OUT/results.tar.part* | tar -x -C runs/gpu    # then: facemark export runs/gpu/NAME/last.pt ...
@@ -45,11 +46,14 @@ def warm_cache(configs: list[Path], root: Path, cache: Path) -> None:
 
 
 def slim(run: Path) -> bytes | None:
-    """The run's last weights, epoch and config as a checkpoint ``facemark export`` reads."""
+    """The run's last state: all of it (``--resume`` continues it) when small, else its weights, epoch and config
+    (what ``facemark export`` reads)."""
     if not (run / "last.pt").is_file():
         return None
     st = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
     model = st["model"]
+    if sum(v.numel() * v.element_size() for v in model.values()) * 3 <= BIG:   # weights + AdamW's two moments
+        return (run / "last.pt").read_bytes()                                   # small: the full state, resumable
     if sum(v.numel() * v.element_size() for v in model.values()) > BIG:
         model = {k: v.half() if v.is_floating_point() else v for k, v in model.items()}
     buf = io.BytesIO()

@@ -1,12 +1,13 @@
 """The ``facemark`` command: one subcommand per job, one module per command group (``infer``: detect, align,
-demo; ``evaluate``; ``train``: train, export); errors are one line naming the file at fault."""
+demo; ``evaluate``; ``benchmark``; ``train``: train, export, quantize); errors are one line naming the file at
+fault."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from ..core.errors import FacemarkError
-from . import evaluate, infer, train  # noqa: F401  (register their subcommands)
+from . import benchmark, evaluate, infer, train  # noqa: F401  (register their subcommands)
 from .base import COMMANDS
 
 

@@ -10,22 +10,28 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..inference.detectors import DETECTORS
-from ..inference.runtime import DEFAULT_MODEL
+from ..inference.runtime import DEFAULT_MODEL, PRECISIONS
 from .base import command
 
 def _landmarker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"shipped model name or path to an .onnx (default {DEFAULT_MODEL})")
     p.add_argument("--detector", default="haar", choices=DETECTORS.names(), help="face detector (default haar)")
-    p.add_argument("--no-refine", action="store_true", help="skip the second pass that re-crops from landmarks")
+    p.add_argument("--no-refine", action="store_true",
+                   help="frame the model's crop by the detector box alone, without the framer's first pass")
+    p.add_argument("--framer", default="pfld68_fast",
+                   help="model of the first pass that frames the crop (default pfld68_fast; 'self': the model)")
     p.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--flip", action="store_true", help="average each face with its mirror (2x model cost)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto (int8 where the model has it and the CPU runs it fast), fp32 or int8")
 
 
 def _landmarker(a: argparse.Namespace):
     from ..inference.landmarker import Landmarker
 
-    return Landmarker(a.model, a.detector, refine=not a.no_refine, threads=a.threads, flip=a.flip)
+    return Landmarker(a.model, a.detector, refine=not a.no_refine, threads=a.threads, flip=a.flip,
+                      precision=a.precision, framer=None if a.framer == "self" else a.framer)
 
 
 def _detect_args(p: argparse.ArgumentParser) -> None:

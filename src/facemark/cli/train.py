@@ -49,3 +49,27 @@ def _export(a: argparse.Namespace) -> int:
     path = export(a.checkpoint, a.name, a.out, {"training_command": a.command_line} if a.command_line else None)
     print(f"wrote {path} and {path.with_suffix('.json')}")
     return 0
+
+
+def _quantize_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a shipped model name or an exported .onnx with its card")
+    p.add_argument("--calibration", type=Path, default=Path("../shared/data/faces68/train"),
+                   help="300W-layout folder of training faces to calibrate on (default ../shared/data/faces68/train)")
+    p.add_argument("--faces", type=int, default=256, help="how many of them, spread evenly (default 256)")
+
+
+@command("quantize", _quantize_args)
+def _quantize(a: argparse.Namespace) -> int:
+    """Add a static int8 variant to a model (NAME.int8.onnx beside it, recorded in its card)."""
+    from ..core.errors import FacemarkError
+    from ..io.datasets import read_pts_folder
+    from ..training.quantize import quantize
+
+    if a.faces < 1:
+        raise FacemarkError(f"--faces {a.faces}: at least 1")
+    samples = read_pts_folder(a.calibration)
+    picked = samples[::max(1, len(samples) // a.faces)][:a.faces]
+    path = quantize(a.model, picked, f"{len(picked)} faces of {a.calibration.name} (every "
+                                     f"{max(1, len(samples) // a.faces)}th of {len(samples)}), cropped by their landmarks")
+    print(f"wrote {path}")
+    return 0

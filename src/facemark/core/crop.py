@@ -40,8 +40,23 @@ class Crop:
         shrink = self.side / self.size
         if shrink > 2.0:  # pre-blur to avoid aliasing when the face is much larger than the crop
             k = int(shrink) | 1
-            image = cv2.GaussianBlur(image, (k, k), shrink / 3)
+            # only the part of the image the crop reads, with the kernel's reach around it: a face in a large
+            # photo costs its own pixels, not the whole photo's
+            x0, y0, x1, y1 = self._source_box(image.shape, pad=k // 2 + 2)
+            if x1 <= x0 or y1 <= y0:
+                return np.zeros((self.size, self.size) + image.shape[2:], image.dtype)
+            image = cv2.GaussianBlur(np.ascontiguousarray(image[y0:y1, x0:x1]), (k, k), shrink / 3)
+            m = m + np.array([[0.0, 0.0, m[0, 0] * x0 + m[0, 1] * y0], [0.0, 0.0, m[1, 0] * x0 + m[1, 1] * y0]])
         return cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=border)
+
+    def _source_box(self, shape: tuple[int, ...], pad: int) -> tuple[int, int, int, int]:
+        """The integer source region (x0, y0, x1, y1) the crop samples, widened by ``pad``, within the image."""
+        corners = self.to_source(np.array([[0, 0], [self.size - 1, 0], [0, self.size - 1],
+                                           [self.size - 1, self.size - 1]], dtype=np.float64))
+        lo = np.floor(corners.min(axis=0)).astype(int) - pad
+        hi = np.ceil(corners.max(axis=0)).astype(int) + pad + 1
+        h, w = shape[:2]
+        return max(lo[0], 0), max(lo[1], 0), min(hi[0], w), min(hi[1], h)
 
     def to_crop(self, pts: np.ndarray) -> np.ndarray:
         """Source points (..., D) -> crop points (z, if any, scales with the crop)."""

@@ -178,3 +178,14 @@ def to_landmark_boxes(boxes: np.ndarray, mapping: dict[str, float]) -> np.ndarra
     cy = (boxes[:, 1] + boxes[:, 3]) / 2 + mapping["dy"] * h
     half = mapping["scale"] * np.sqrt(w * h) / 2
     return np.stack([cx - half, cy - half, cx + half, cy + half], axis=1)
+
+
+def to_detector_boxes(lm_boxes: np.ndarray, mapping: dict[str, float]) -> np.ndarray:
+    """The inverse of ``to_landmark_boxes`` for square detector boxes: landmark boxes (K, 4) -> the square box
+    (K, 4) that detector would have drawn around those faces (to give a detector-trained tool its framing)."""
+    b = np.asarray(lm_boxes, dtype=np.float64).reshape(-1, 4)
+    side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) / mapping["scale"]
+    cx = (b[:, 0] + b[:, 2]) / 2 - mapping["dx"] * side
+    cy = (b[:, 1] + b[:, 3]) / 2 - mapping["dy"] * side
+    return np.stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], axis=1)
+

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.crop import crop_from_box
+from ..core.crop import crop_from_box, crop_from_landmarks
 from ..core.errors import FacemarkError
 from ..core.points import xy
 from ..core.pose import head_pose
@@ -18,6 +18,8 @@ from ..io.images import to_rgb8
 from .detectors import DETECTORS, Detector, box_map, build_detector, to_landmark_boxes
 from .predictor import predict
 from .runtime import DEFAULT_MODEL, OnnxLandmarkModel
+
+DEFAULT_FRAMER = "pfld68_fast"   # the first pass of the refine step
 
 
 @dataclass
@@ -42,15 +44,26 @@ class Landmarker:
 
     ``model``: a shipped model name (``facemark.inference.runtime.available_models()``) or a path to an
     ``.onnx`` with its ``.json`` card. ``detector``: a name from ``facemark.inference.detectors.DETECTORS`` or
-    a Detector (its own box map frames the model's crop). ``refine``: run the model a second time on the crop
-    framed by the first pass's landmarks (the framing it was trained on), which removes most of the
-    detector's framing error. ``flip``: average each crop's answer with its mirror's (twice the model cost).
+    a Detector (its own box map frames the model's crop). ``refine``: frame the model's crop by the landmarks
+    of a first pass on the detector's box (the framing the model was trained on), which removes most of the
+    detector's framing error; ``framer`` runs that first pass: a fast shipped model (default ``pfld68_fast``:
+    about a quarter of ``hrnet68``'s cost, and as good a framing as a second pass of the model itself, see
+    docs/benchmarks.md), or None for the model itself. ``flip``: average each crop's answer with its mirror's
+    (twice the model cost). ``precision``: ``auto`` (int8 where the model has an int8 variant and the CPU runs
+    int8 fast), ``fp32`` or ``int8``.
     """
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, detector: str | Detector = "haar", refine: bool = True,
-                 threads: int | None = None, flip: bool = False, **detector_kwargs) -> None:
-        self.model = OnnxLandmarkModel(model, threads=threads, flip=flip)
+                 threads: int | None = None, flip: bool = False, precision: str = "auto",
+                 framer: str | Path | None = DEFAULT_FRAMER, **detector_kwargs) -> None:
+        self.model = OnnxLandmarkModel(model, threads=threads, flip=flip, precision=precision)
         self.scheme = self.model.scheme
+        self.framer = self.model
+        if refine and framer is not None and Path(framer) != Path(model):
+            self.framer = OnnxLandmarkModel(framer, threads=threads, precision=precision)
+            if self.framer.scheme.name != self.scheme.name:
+                raise FacemarkError(f"framer {framer}: predicts {self.framer.scheme.name}, the model "
+                                    f"{self.scheme.name}")
         self.detector = detector if isinstance(detector, Detector) else build_detector(detector, **detector_kwargs)
         self.refine = refine
 
@@ -89,8 +102,12 @@ class Landmarker:
                refine: bool) -> list[Face]:
         """Faces for (image, detector box, score) items whose landmark boxes are ``lm_boxes``."""
         images = [im for im, _, _ in items]
-        crops = [crop_from_box(b, self.model.input_size) for b in lm_boxes]
-        pts = predict(self.model, images, crops, passes=2 if refine else 1)
+        if refine:
+            first = predict(self.framer, images, [crop_from_box(b, self.framer.input_size) for b in lm_boxes])
+            crops = [crop_from_landmarks(p, self.model.input_size) for p in first]
+        else:
+            crops = [crop_from_box(b, self.model.input_size) for b in lm_boxes]
+        pts = predict(self.model, images, crops)
         return [self._face(im, box, score, p) for (im, box, score), p in zip(items, pts)]
 
     def _face(self, image: np.ndarray, box: np.ndarray, score: float, pts: np.ndarray) -> Face:

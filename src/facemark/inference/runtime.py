@@ -4,9 +4,14 @@ A model ``NAME`` is ``weights/NAME.onnx`` plus ``weights/NAME.json`` holding wha
 size, landmark scheme by name, point dimension, codec) and what produced it (command, config, data,
 metrics), and the ONNX file's sha256, checked at load time. Cards written before schemes had names carry
 only ``n_points``; they are read as the scheme with that many points, in 2D.
+
+A card may also list an int8 variant (``NAME.int8.onnx``, ``facemark quantize``): ``precision="auto"`` loads
+it where the CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX), where it is faster, and
+the fp32 file elsewhere, where int8 is slower than fp32.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -29,6 +34,19 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+PRECISIONS = ("auto", "fp32", "int8")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_int8_dot() -> bool:
+    """Whether this CPU has int8 dot-product instructions (VNNI or AMX), read from /proc/cpuinfo (Linux)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
 
 
 def available_models(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
@@ -81,18 +99,32 @@ class OnnxLandmarkModel:
     """A shipped landmark model: RGB uint8 crops in, crop-pixel landmarks (B, N, D) out (a ``CropPredictor``).
 
     ``flip=True`` also runs each crop mirrored and averages the two answers (test-time augmentation:
-    twice the cost, usually a little more accurate). ``decoder`` replaces the card's heatmap decoder
+    twice the cost, usually a little more accurate). ``precision``: ``auto`` (int8 where the card has an
+    int8 variant and the CPU runs int8 fast, else fp32), ``fp32`` or ``int8``; ``self.precision`` says which
+    runs. ``decoder`` replaces the card's heatmap decoder
     (``argmax``, ``quarter``, ``soft_argmax``): the same network read out differently, for ablations.
     """
 
     def __init__(self, name_or_path: str | Path = DEFAULT_MODEL, threads: int | None = None, flip: bool = False,
-                 decoder: str | None = None) -> None:
+                 decoder: str | None = None, precision: str = "auto") -> None:
         import onnxruntime as ort
 
+        if precision not in PRECISIONS:
+            raise FacemarkError(f"precision {precision!r}: one of {', '.join(PRECISIONS)}")
         self.card, path = load_card(name_or_path)
+        int8 = self.card.meta.get("int8")
+        if precision == "int8" and not int8:
+            raise FacemarkError(f"model {self.card.name!r} has no int8 variant (facemark quantize makes one)")
+        self.precision = "int8" if int8 and (precision == "int8" or (precision == "auto" and cpu_has_int8_dot())) \
+            else "fp32"
+        expected = self.card.sha256
+        if self.precision == "int8":
+            path, expected = path.with_name(int8["file"]), int8["sha256"]
+            if not path.is_file():
+                raise DataError(path, "int8 model weights (.onnx) not found")
         digest = sha256_of(path)
-        if digest != self.card.sha256:
-            raise DataError(path, f"sha256 mismatch (file {digest[:12]}..., card {self.card.sha256[:12]}...): "
+        if digest != expected:
+            raise DataError(path, f"sha256 mismatch (file {digest[:12]}..., card {expected[:12]}...): "
                                   "corrupt or replaced weights")
         opts = ort.SessionOptions()
         if threads:

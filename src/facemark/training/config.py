@@ -62,6 +62,16 @@ class StcConfig:
                                   # (keeps the people of the test split out of training)
 
 
+@dataclass
+class DistillConfig:
+    """Knowledge distillation (off while ``teachers`` is empty): shipped models label every augmented crop,
+    and the student learns from their landmarks as well as from the annotations (training/distill.py)."""
+
+    teachers: list = field(default_factory=list)   # shipped model names or .onnx paths, averaged
+    weight: float = 0.5           # the teachers' share of the landmark loss (the annotations get the rest)
+    flip: bool = True             # each teacher averages its answer with the mirrored crop's
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What a model, codec and task are built for: the settings each of them reads, said once."""
@@ -100,6 +110,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     stc: StcConfig = field(default_factory=StcConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,7 +120,7 @@ class TrainConfig:
         return ModelSpec(self.scheme, scheme(self.scheme).n_points, self.dim, self.input_size, dict(self.codec))
 
 
-_SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "stc": StcConfig}
+_SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "stc": StcConfig, "distill": DistillConfig}
 # settings that older configs repeated in several places, and where each is said now
 _MOVED = {("model", "n_points"): "scheme", ("data", "n_points"): "scheme", ("model", "input_size"): "input_size",
           ("model", "stride"): "codec.stride", ("model", "num_nb"): "codec.num_nb", ("loss", "scale"): "input_size"}
@@ -136,7 +147,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config's values, with ``base: OTHER.yaml`` (relative to the file) read first and overridden.
 
-    Top-level keys replace the base's; ``data``, ``augment`` and ``stc`` are merged key by key, so a variant
+    Top-level keys replace the base's; ``data``, ``augment``, ``stc`` and ``distill`` are merged key by key, so a variant
     names only what it changes (a model's, codec's or loss's mapping is replaced whole: its keys belong
     together).
     """

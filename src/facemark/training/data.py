@@ -176,7 +176,7 @@ def batches(cs: CropSet, weights: np.ndarray, extras: dict[str, np.ndarray], aug
             batch_size: int, rng: np.random.Generator, workers: int = 1) -> Iterator[Batch]:
     """One epoch of augmented batches in a random order (the last incomplete batch is dropped).
 
-    ``task.targets`` turns each batch's augmented points and per-sample ``extras`` into its targets. Batches
+    ``task.targets`` turns each batch's augmented points, per-sample ``extras`` and crops into its targets. Batches
     are prepared on ``workers`` helper threads (OpenCV and NumPy release the GIL) while the model trains.
     Each batch has its own seed, so the batches are the same whatever the number of workers.
     """
@@ -187,8 +187,9 @@ def batches(cs: CropSet, weights: np.ndarray, extras: dict[str, np.ndarray], aug
         r = np.random.default_rng(seeds[k])
         idx = order[k * batch_size:(k + 1) * batch_size]
         crops, pts = zip(*(aug(cs.images[i], cs.landmarks[i], cs.face_side, r) for i in idx))
-        targets = task.targets(np.stack(pts), {name: v[idx] for name, v in extras.items()})
-        return Batch(to_input(np.stack(crops)), targets, weights[idx])
+        crops = np.stack(crops)
+        targets = task.targets(np.stack(pts), {name: v[idx] for name, v in extras.items()}, crops)
+        return Batch(to_input(crops), targets, weights[idx])
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         ahead = max(1, workers) + 2

@@ -17,6 +17,7 @@ from ..core.errors import DataError
 from ..core.pose import head_pose
 from ..core.registry import Registry
 from ..core.schemes import scheme
+from .distill import Teacher
 from .losses import build_loss, pfld_weights
 from .models import build_model
 
@@ -38,6 +39,10 @@ class Task:
             self.loss_fn = build_loss(self.loss_settings())
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(where, f"loss: {e}") from None
+        d = cfg.distill
+        if d.teachers and not 0.0 < d.weight <= 1.0:
+            raise DataError(where, f"distill.weight: the teachers' share is in (0, 1], not {d.weight}")
+        self.teacher = Teacher(d.teachers, d.flip, cfg.scheme, where) if d.teachers else None
 
     def loss_settings(self) -> dict:
         return dict(self.cfg.loss)
@@ -71,15 +76,32 @@ class Task:
         """Learn what the codec needs from the training landmarks (in crop pixels); ``fresh``: the model has
         not been trained yet, so its output may be initialised from the data."""
 
-    def targets(self, pts: np.ndarray, extras: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """A batch's targets from its augmented (B, N, D) crop points and per-sample ``extras``."""
+    def encode(self, pts: np.ndarray) -> dict[str, np.ndarray]:
+        """The codec's targets of (B, N, D) crop points, by name."""
         return {"target": self.codec.encode(pts)}
+
+    def targets(self, pts: np.ndarray, extras: dict[str, np.ndarray], crops: np.ndarray) -> dict[str, np.ndarray]:
+        """A batch's targets from its augmented (B, N, D) crop points, per-sample ``extras`` and the (B, S, S, 3)
+        crops themselves (which a distillation teacher labels: its targets are named ``teacher.*``)."""
+        t = self.encode(pts)
+        if self.teacher is not None:
+            t.update({f"teacher.{k}": v for k, v in self.encode(self.teacher(crops)).items()})
+        return t
 
     def outputs(self, model: nn.Module, x: torch.Tensor) -> dict:
         return model.forward_train(x)
 
     def loss(self, out: dict, t: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(B,) per-sample loss."""
+        """(B,) per-sample loss; with a teacher, its share ``distill.weight`` is the loss on its targets."""
+        if self.teacher is None:
+            return self.loss_on(out, t)
+        own = {k: v for k, v in t.items() if not k.startswith("teacher.")}
+        taught = {**own, **{k[len("teacher."):]: v for k, v in t.items() if k.startswith("teacher.")}}
+        w = self.cfg.distill.weight
+        return (1.0 - w) * self.loss_on(out, own) + w * self.loss_on(out, taught)
+
+    def loss_on(self, out: dict, t: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B,) per-sample loss against one set of targets."""
         return self.loss_fn(out["out"], t["target"])
 
     def weights(self, out: dict, t: dict[str, torch.Tensor], class_weight: torch.Tensor) -> torch.Tensor:
@@ -108,8 +130,8 @@ class RegressionTask(Task):
         if fresh:  # start from the mean face: the crop framing makes it a good first guess for every sample
             model.init_output_bias(torch.from_numpy(self.codec.encode(train_pts).mean(0)))
 
-    def targets(self, pts: np.ndarray, extras: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        t = super().targets(pts, extras)
+    def targets(self, pts: np.ndarray, extras: dict[str, np.ndarray], crops: np.ndarray) -> dict[str, np.ndarray]:
+        t = super().targets(pts, extras, crops)
         if self.cfg.pose_weighting:
             size = self.cfg.input_size
             t["angles"] = np.deg2rad([head_pose(p, size, size, self.scheme.name) for p in pts]).astype(np.float32)
@@ -140,13 +162,16 @@ class PIPTask(HeatmapTask):
     def prepare(self, model: nn.Module, train_pts: np.ndarray, fresh: bool) -> None:
         self.codec.fit(train_pts)
 
-    def targets(self, pts: np.ndarray, extras: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        t = self.codec.encode(pts)
+    def encode(self, pts: np.ndarray) -> dict[str, np.ndarray]:
+        return self.codec.encode(pts)
+
+    def targets(self, pts: np.ndarray, extras: dict[str, np.ndarray], crops: np.ndarray) -> dict[str, np.ndarray]:
+        t = super().targets(pts, extras, crops)
         if "level" in extras:
             t["level"] = extras["level"]
         return t
 
-    def loss(self, out: dict, t: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss_on(self, out: dict, t: dict[str, torch.Tensor]) -> torch.Tensor:
         if "level" in t:
             return self.loss_fn(out["out"], t, out["coarse"], t["level"])
         return self.loss_fn(out["out"], t)

@@ -1,0 +1,76 @@
+"""``facemark benchmark``: every shipped model and runtime variant, and other tools, side by side."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..core.errors import FacemarkError
+from .base import command
+
+
+def _benchmark_args(p: argparse.ArgumentParser) -> None:
+    from ..inference.runtime import available_models
+
+    p.add_argument("--models", nargs="+", default=available_models(), help="facemark models (default: every shipped one)")
+    p.add_argument("--precisions", nargs="+", choices=("fp32", "int8"), default=["fp32", "int8"],
+                   help="runtime variants to measure, where a model has them (default both)")
+    p.add_argument("--tools", nargs="*", choices=("dlib", "mediapipe"), default=["dlib", "mediapipe"],
+                   help="other tools to run beside (skipped with a note when not installed)")
+    p.add_argument("--data", type=Path, default=Path("../shared/data/faces68/test/ytf"),
+                   help="300W-layout folder of annotated faces (default ../shared/data/faces68/test/ytf)")
+    p.add_argument("--detector", default="haar", help="facemark's detector for the own-detector columns")
+    p.add_argument("--repeats", type=int, default=300, help="timed runs per measurement (default 300)")
+    p.add_argument("--markdown", type=Path, help="write the table here")
+    p.add_argument("--plot", type=Path, help="write the CED curves of every row to this PNG")
+
+
+@command("benchmark", _benchmark_args)
+def _benchmark(a: argparse.Namespace) -> int:
+    """Speed and accuracy of facemark's models and of other tools on the same faces: JSON lines on stdout."""
+    from ..evaluation import benchmark as bm
+    from ..inference.detectors import build_detector, to_landmark_boxes
+    from ..inference.runtime import load_card
+    from ..io.datasets import read_pts_folder
+    from ..io.images import read_image
+
+    if a.repeats < 1:
+        raise FacemarkError(f"--repeats {a.repeats}: at least 1")
+    samples = read_pts_folder(a.data, 68)
+    gt = bm.np.stack([s.landmarks for s in samples])
+    image = read_image(Path(__file__).parents[1] / "samples" / "breakingbad.jpg")   # 1920x1080, one face
+    det = build_detector(a.detector)
+    boxes, _ = det.detect(image)
+    if not len(boxes):
+        raise FacemarkError(f"detector {a.detector} finds no face in breakingbad.jpg to time on")
+    image_box = to_landmark_boxes(boxes[:1], det.box_map)[0]
+    rows, curves = [], {}
+
+    def add(row: dict, errors) -> None:
+        rows.append(row)
+        label = " ".join(x for x in (row["tool"], row["model"], row["variant"]) if x)
+        curves[label + ("" if row.get("points", 68) == 68 else f" ({row['points']} points)")] = errors
+        print(json.dumps(row), flush=True)
+
+    for model in a.models:
+        has_int8 = "int8" in load_card(model)[0].meta
+        for precision in a.precisions:
+            if precision == "int8" and not has_int8:
+                continue
+            add(*bm.facemark_row(model, precision, samples, gt, image, image_box, a.detector, a.repeats))
+    for tool in a.tools:
+        try:
+            add(*bm.other_row(tool, samples, gt, image, image_box, a.repeats))
+        except FacemarkError as e:
+            print(f"facemark: skipping {tool}: {e}", file=sys.stderr)
+    command_line = "facemark benchmark " + " ".join(sys.argv[2:])
+    if a.markdown:
+        from ..io.files import atomic_write_bytes
+
+        atomic_write_bytes(a.markdown, bm.markdown(rows, str(a.data), command_line).encode())
+    if a.plot:
+        from ..evaluation.plots import plot_ced
+
+        plot_ced(curves, a.plot, title=f"{a.data.name}, boxes from ground truth", norm="iod")
+    return 0

@@ -1,0 +1,135 @@
+"""``facemark benchmark``: speed and accuracy of every shipped model and runtime variant, and of other tools
+(``others.py``), on the same images and the same boxes, in one run on one machine.
+
+Per row: ``ms_per_face``, the landmark step for one face of a 1920x1080 photo (crop warp, network, decoding,
+5 points and head pose; detection excluded) on 1 thread, batch 1, the median of many runs after a warm-up;
+``ms_per_face_refine``, the same with the detector-box framing and the second pass the default pipeline runs;
+``faces_per_s``, 32 faces a call on 2 threads; ``nme``, ``fr``, ``auc`` with boxes from the ground-truth
+landmarks (inter-ocular NME); ``nme_shared``, the NME on the points MediaPipe's mesh shares with iBUG 68; and
+each tool with its own detector on the same images (``detector``: faces found, NME of the matched ones, with
+and without the refine pass).
+"""
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..core.crop import crop_from_box, landmark_box
+from ..inference.landmarker import Landmarker
+from ..inference.predictor import predict
+from ..inference.runtime import OnnxLandmarkModel, cpu_has_int8_dot
+from ..io.datasets import FaceSample
+from .metrics import normaliser, summary
+from .others import MESH_TO_IBUG, OTHERS, match
+from .protocols import predict_with_landmark_boxes
+
+SHARED = tuple(sorted(MESH_TO_IBUG))
+
+
+def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 20) -> float:
+    """Median wall time of ``fn`` in milliseconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000)
+
+
+def errors_on(pred: list[np.ndarray | None], gt: np.ndarray, points: tuple[int, ...]) -> np.ndarray:
+    """Per-face NME (inter-ocular, from the full ground truth) over ``points``; a face without an answer
+    counts as a failure (NME 1)."""
+    d = normaliser(gt, "iod")
+    return np.array([1.0 if p is None else np.linalg.norm(p[:, :2] - g[list(points)], axis=1).mean() / n
+                     for p, g, n in zip(pred, gt, d)])
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").is_file() \
+        else platform.processor()
+    return f"{cpu}; int8 dot-product instructions: {'yes' if cpu_has_int8_dot() else 'no'}"
+
+
+def _detector_pass(find: Callable[[np.ndarray], list[np.ndarray]], samples: list[FaceSample], gt: np.ndarray,
+                   points: tuple[int, ...]) -> dict:
+    found = [match(find(s.load_image()), g, points) for s, g in zip(samples, gt)]
+    hit = [k for k, f in enumerate(found) if f is not None]
+    e = errors_on([found[k] for k in hit], gt[hit], points)
+    return {"found": len(hit), "of": len(samples), "nme": float(e.mean()) if len(e) else None}
+
+
+def facemark_row(model: str, precision: str, samples: list[FaceSample], gt: np.ndarray, image: np.ndarray,
+                 image_box: np.ndarray, detector: str, repeats: int) -> tuple[dict, np.ndarray]:
+    one = Landmarker(model, detector, refine=False, threads=1, precision=precision)
+    two = Landmarker(model, detector, refine=True, threads=1, precision=precision)
+    pred = predict_with_landmark_boxes(one.model, samples)
+    errors = errors_on(list(pred), gt, tuple(range(68)))
+    det_box = one.detector.detect(image)[0][:1]
+    batch = OnnxLandmarkModel(model, threads=2, precision=precision)
+    crops = [crop_from_box(image_box, batch.input_size)] * 32
+    row = {
+        "tool": "facemark", "model": one.model.card.name, "variant": one.model.precision,
+        "ms_per_face": median_ms(lambda: one.from_boxes(image, [image_box]), repeats),
+        "ms_per_face_refine": median_ms(lambda: two.from_boxes(image, det_box, detector), repeats)
+        if len(det_box) else None,
+        "faces_per_s": 32 / (median_ms(lambda: predict(batch, [image] * 32, crops), max(5, repeats // 10)) / 1000),
+        **summary(errors, "iod"),
+        "nme_shared": float(errors_on(list(pred[:, list(SHARED)]), gt, SHARED).mean()),
+        "detector": detector,
+        "own_detector": _detector_pass(lambda im: [f.landmarks for f in one.detect(im)], samples, gt, tuple(range(68))),
+        "own_detector_refine": _detector_pass(lambda im: [f.landmarks for f in two.detect(im)], samples, gt,
+                                              tuple(range(68))),
+    }
+    return row, errors
+
+
+def other_row(name: str, samples: list[FaceSample], gt: np.ndarray, image: np.ndarray, image_box: np.ndarray,
+              repeats: int) -> tuple[dict, np.ndarray]:
+    tool = OTHERS[name]()
+    pred = [tool.from_box(s.load_image(), landmark_box(g)) for s, g in zip(samples, gt)]
+    errors = errors_on(pred, gt, tool.points)
+    shared = [None if p is None else p[[tool.points.index(i) for i in SHARED]] for p in pred]
+    row = {
+        "tool": tool.tool, "model": tool.model, "variant": "",
+        "ms_per_face": median_ms(lambda: tool.from_box(image, image_box), repeats),
+        "ms_per_face_refine": None,
+        "faces_per_s": 32 / (median_ms(lambda: [tool.from_box(image, image_box) for _ in range(32)],
+                                       max(5, repeats // 10)) / 1000),
+        **summary(errors, "iod"), "points": len(tool.points),
+        "nme_shared": float(errors_on(shared, gt, SHARED).mean()),
+        "detector": f"{name}'s own",
+        "own_detector": _detector_pass(tool.detect, samples, gt, tool.points),
+        "own_detector_refine": None,
+    }
+    return row, errors
+
+
+def markdown(rows: list[dict], data: str, command: str) -> str:
+    """The rows as the table of docs/benchmarks.md."""
+    head = ("| tool | model | runtime | ms/face (1 thread) | + refine | faces/s (2 threads, batch 32) | NME | FR@10% | "
+            f"AUC@10% | NME on the {len(SHARED)} shared points | own detector: found, NME | + refine |")
+    lines = [head, "|" + "---|" * head.count(" |")]
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v * 100:.2f}%"
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    def det(d: dict | None) -> str:
+        return "-" if d is None else f"{d['found']}/{d['of']}, {pct(d['nme'])}"
+
+    for r in rows:
+        pts = "" if r.get("points", 68) == 68 else f" ({r['points']} points)"
+        lines.append(f"| {r['tool']} | {r['model']} | {r['variant'] or '-'} | {ms(r['ms_per_face'])} | "
+                     f"{ms(r['ms_per_face_refine'])} | {r['faces_per_s']:.0f} | {pct(r['nme'])}{pts} | "
+                     f"{pct(r['fr'])} | {r['auc']:.4f} | {pct(r['nme_shared'])} | {det(r['own_detector'])} | "
+                     f"{det(r['own_detector_refine'])} |")
+    return f"Data: {data}. Machine: {machine()}.\n\n" + "\n".join(lines) + f"\n\nCommand: `{command}`\n"
