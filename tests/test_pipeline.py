@@ -133,7 +133,7 @@ def test_batch_and_from_boxes_agree(lm, data):
     assert np.allclose(batched[1][0].landmarks, single[0].landmarks, atol=1e-3)
     again = lm.from_boxes(img, [single[0].box], box_type="haar")
     assert np.allclose(again[0].landmarks, single[0].landmarks, atol=1e-3)
-    with pytest.raises(FacemarkError, match="box_type 'retinaface'"):
+    with pytest.raises(FacemarkError, match="box_type: 'retinaface' is neither"):
         lm.from_boxes(img, [single[0].box], box_type="retinaface")
 
 
@@ -165,7 +165,7 @@ def test_detect_cli_json_errors_and_drawing(tmp_path, data):
     cv2.imwrite(str(blank), np.full((120, 160, 3), 90, np.uint8))
     good = data / "samples/lenna.png"
     r = _cli("detect", bad, good, blank, "--json", "--draw", tmp_path / "drawn")
-    assert r.returncode == 1
+    assert r.returncode == 3                          # an unreadable input (status 1: only faceless ones)
     assert f"{bad}: cannot decode image" in r.stderr and "blank.png: no face found" in r.stderr
     assert "Traceback" not in r.stderr
     lines = [json.loads(x) for x in r.stdout.splitlines()]
@@ -212,7 +212,9 @@ def test_detect_cli_on_a_video(tmp_path, data):
     r = _cli("detect", path, "--json")
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in r.stdout.splitlines()]
-    assert [x["frame"] for x in lines] == [0, 1, 2] and all(len(x["faces"]) == 1 for x in lines)
+    frames, summary = lines[:-1], lines[-1]
+    assert [x["frame"] for x in frames] == [0, 1, 2] and all(len(x["faces"]) == 1 for x in frames)
+    assert summary == {"video": str(path), "frames": 3}
 
 
 def test_flip_test_is_mirror_symmetric(data):
@@ -277,3 +279,31 @@ def test_benchmark_cli_rows_and_table(tmp_path, data):
     assert row["own_detector"]["of"] == 4
     table = (tmp_path / "b.md").read_text()
     assert "| facemark | pfld68_fast | fp32 |" in table and (tmp_path / "ced.png").is_file()
+
+
+def test_public_entry_points_name_the_bad_argument(lm, data):
+    from facemark.core.align import align_face
+    from facemark.core.errors import ArgumentError
+    from facemark.core.pose import head_pose
+
+    img = np.zeros((100, 100, 3), np.uint8)
+    cases = [
+        (lambda: align_face(img, np.zeros((68, 2))), r"five: expected points of shape \(5, 2\)"),
+        (lambda: align_face(img, np.zeros((5, 2))), "five: all points are the same point"),
+        (lambda: align_face(img, np.full((5, 2), np.nan)), "five: points contain NaN"),
+        (lambda: align_face(img, np.arange(10.0).reshape(5, 2), size=0), "size: an aligned crop is a whole number"),
+        (lambda: lm.from_boxes(img, [[10, 10, np.nan, 50]]), "boxes: boxes contain NaN"),
+        (lambda: lm.from_boxes(img, [[50, 10, 10, 50]]), "boxes: a box has no area"),
+        (lambda: lm.from_boxes(img, [1, 2, 3]), r"boxes: expected boxes .* shape \(3,\)"),
+        (lambda: lm.detect(np.zeros((4,))), r"image: not an image"),
+        (lambda: lm.batch(img), "images: a list of images"),
+        (lambda: Landmarker(DEFAULT_MODEL, "haar", threads=0), "threads: a whole number"),
+        (lambda: Landmarker(DEFAULT_MODEL, "viola"), "detector: unknown detector 'viola'"),
+        (lambda: Landmarker(DEFAULT_MODEL, "haar", cascade_size=3), "detector_kwargs: haar"),
+        (lambda: lm.model(np.zeros((1, 64, 64, 3), np.uint8)), r"crops: expected \(B, 128, 128, 3\)"),
+        (lambda: head_pose(np.full((68, 2), np.inf), 100, 100), "pts: points contain NaN or infinity"),
+        (lambda: nme(np.full((68, 2), np.nan), np.ones((68, 2)), "iod"), "pred: points contain NaN"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ArgumentError, match=message):
+            call()

@@ -108,6 +108,14 @@ def test_export_matches_torch_and_loads(tmp_path, tiny_root):
 
     run = train(_config(tmp_path, tiny_root, epochs=1), tmp_path / "e")
     onnx_path = export(run / "best.pt", "tiny", tmp_path / "w")
+    before = onnx_path.read_bytes()
+    with pytest.raises(FacemarkError, match="tiny.onnx: already exists; pass --force"):
+        export(run / "last.pt", "tiny", tmp_path / "w")
+    assert onnx_path.read_bytes() == before                                 # nothing replaced
+    export(run / "last.pt", "tiny", tmp_path / "w", force=True)
+    r = subprocess.run([sys.executable, "-m", "facemark", "export", str(run / "last.pt"), "--name", "pfld68_fast"],
+                       capture_output=True, text=True)                      # default: the run's export/, not the package
+    assert r.returncode == 0 and (run / "export" / "pfld68_fast.onnx").is_file(), r.stderr
     model = OnnxLandmarkModel(onnx_path)
     assert model.card.input_size == 64 and model.card.meta["macs"] > 0
     out = model(np.zeros((3, 64, 64, 3), np.uint8))

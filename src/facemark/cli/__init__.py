@@ -8,7 +8,7 @@ import sys
 
 from ..core.errors import FacemarkError
 from . import benchmark, evaluate, infer, train  # noqa: F401  (register their subcommands)
-from .base import COMMANDS
+from .base import COMMANDS, EXIT_ERROR
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,6 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except FacemarkError as e:
         print(f"facemark: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

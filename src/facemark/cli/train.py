@@ -36,8 +36,8 @@ def _train(a: argparse.Namespace) -> int:
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path, help="a run's best.pt (or last.pt)")
     p.add_argument("--name", required=True, help="model name, e.g. pfld68")
-    p.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "weights",
-                   help="folder for NAME.onnx and NAME.json (default: the package's weights/)")
+    p.add_argument("--out", type=Path, help="folder for NAME.onnx and NAME.json (default: the run's export/)")
+    p.add_argument("--force", action="store_true", help="replace a model already there (a shipped one included)")
     p.add_argument("--command-line", default="", help="the training command, recorded in the model card")
 
 
@@ -46,7 +46,9 @@ def _export(a: argparse.Namespace) -> int:
     """Export a trained checkpoint to ONNX with its model card (sha256, config, metrics)."""
     from ..training.export import export
 
-    path = export(a.checkpoint, a.name, a.out, {"training_command": a.command_line} if a.command_line else None)
+    out = a.out or a.checkpoint.parent / "export"
+    path = export(a.checkpoint, a.name, out, {"training_command": a.command_line} if a.command_line else None,
+                  force=a.force)
     print(f"wrote {path} and {path.with_suffix('.json')}")
     return 0
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .points import xy
+from .errors import ArgumentError
+from .points import check_points, xy
 
 TEMPLATE_112 = np.array([
     [38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041],
@@ -39,6 +40,13 @@ def template(size: int = 112) -> np.ndarray:
 
 
 def align_face(image: np.ndarray, five: np.ndarray, size: int = 112) -> np.ndarray:
-    """The aligned ``size`` x ``size`` face crop of an RGB image, given its 5 points (5, D)."""
+    """The aligned ``size`` x ``size`` face crop of an RGB image, given its 5 points (5, D) (left eye, right
+    eye, nose tip, left and right mouth corner: ``Face.five``)."""
+    five = check_points(five, "five", 5)
+    if not isinstance(size, (int, np.integer)) or size < 8:
+        raise ArgumentError("size", f"an aligned crop is a whole number of at least 8 pixels, not {size!r}")
+    image = np.asarray(image)
+    if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
+        raise ArgumentError("image", f"not an image: array of shape {image.shape}")
     m = umeyama(xy(five), template(size))
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)

@@ -17,3 +17,11 @@ class DataError(FacemarkError):
         self.problem = problem
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {problem}")
+
+
+class ArgumentError(FacemarkError, ValueError):
+    """A public function was given an argument it cannot use; the message names the argument."""
+
+    def __init__(self, argument: str, problem: str) -> None:
+        self.argument = argument
+        super().__init__(f"{argument}: {problem}")

@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from . import schemes
-from .points import xy
+from .errors import ArgumentError
+from .points import check_points, xy
 
 # The seed's template (x towards the subject's left, y up, z towards the camera), keyed by iBUG-68 index.
 # The seed lists both nostrils at x = -2.005628; the template is otherwise mirror-symmetric, so the subject's
@@ -86,6 +87,9 @@ def solve_pose(points14: np.ndarray, width: float, height: float) -> tuple[np.nd
 def head_pose(pts: np.ndarray, width: float, height: float, scheme: str | None = None) -> tuple[float, float, float]:
     """(yaw, pitch, roll) in degrees of an (N, D) shape (of ``scheme``, default: by point count) in an image of
     the given size."""
+    pts = check_points(pts, "pts")
+    if not (width > 0 and height > 0):
+        raise ArgumentError("width/height", f"an image has a positive size, not {width} x {height}")
     r, _ = solve_pose(template_points(pts, scheme), width, height)
     return euler_from_rotation(r)
 

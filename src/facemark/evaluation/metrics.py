@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import schemes
+from ..core.errors import ArgumentError
 from ..core.points import xy
 
 NORMS = ("iod", "ipd", "box", "diag")
@@ -48,6 +49,9 @@ def nme(pred: np.ndarray, gt: np.ndarray, norm: str, boxes: np.ndarray | None = 
     """Per-face NME (M,) of (M, N, D) or (N, D) predictions; ``norm`` is required: one of NORMS."""
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
+    for name, a in (("pred", pred), ("gt", gt)):
+        if not np.isfinite(a).all():
+            raise ArgumentError(name, "points contain NaN or infinity")
     if pred.ndim == 2:
         pred, gt = pred[None], gt[None]
     if pred.shape != gt.shape:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.crop import crop_from_box, crop_from_landmarks
-from ..core.errors import FacemarkError
-from ..core.points import xy
+from ..core.errors import ArgumentError, FacemarkError
+from ..core.points import check_boxes, xy
 from ..core.pose import head_pose
 from ..io.images import to_rgb8
 from .detectors import DETECTORS, Detector, box_map, build_detector, to_landmark_boxes
@@ -56,6 +56,8 @@ class Landmarker:
     def __init__(self, model: str | Path = DEFAULT_MODEL, detector: str | Detector = "haar", refine: bool = True,
                  threads: int | None = None, flip: bool = False, precision: str = "auto",
                  framer: str | Path | None = DEFAULT_FRAMER, **detector_kwargs) -> None:
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ArgumentError("threads", f"a whole number of at least 1 (or None: all cores), not {threads!r}")
         self.model = OnnxLandmarkModel(model, threads=threads, flip=flip, precision=precision)
         self.scheme = self.model.scheme
         self.framer = self.model
@@ -64,12 +66,20 @@ class Landmarker:
             if self.framer.scheme.name != self.scheme.name:
                 raise FacemarkError(f"framer {framer}: predicts {self.framer.scheme.name}, the model "
                                     f"{self.scheme.name}")
-        self.detector = detector if isinstance(detector, Detector) else build_detector(detector, **detector_kwargs)
+        if isinstance(detector, Detector):
+            self.detector = detector
+        elif detector not in DETECTORS:
+            raise ArgumentError("detector", f"unknown detector {detector!r} (known: {', '.join(DETECTORS.names())})")
+        else:
+            try:
+                self.detector = build_detector(detector, **detector_kwargs)
+            except TypeError as e:
+                raise ArgumentError("detector_kwargs", f"{detector}: {e}") from None
         self.refine = refine
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Detect every face in an RGB image and return its landmarks, best detection first."""
-        return self.batch([image])[0]
+        return self.batch([to_rgb8(image, "image")])[0]
 
     def from_boxes(self, image: np.ndarray, boxes: np.ndarray, box_type: str = "landmarks") -> list[Face]:
         """Landmarks for faces at known boxes (x1, y1, x2, y2).
@@ -78,17 +88,19 @@ class Landmarker:
         a detector name: boxes come from that detector and get its fitted mapping.
         """
         if box_type != "landmarks" and box_type not in DETECTORS:
-            raise FacemarkError(f"box_type {box_type!r}: 'landmarks' or a detector name "
-                                f"({', '.join(DETECTORS.names())})")
-        image = to_rgb8(image)
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            raise ArgumentError("box_type", f"{box_type!r} is neither 'landmarks' nor a detector name "
+                                            f"({', '.join(DETECTORS.names())})")
+        image = to_rgb8(image, "image")
+        boxes = check_boxes(boxes, "boxes")
         mapped = boxes if box_type == "landmarks" else to_landmark_boxes(boxes, box_map(box_type))
         refine = box_type != "landmarks" and self.refine
         return self._faces([(image, b, 1.0) for b in boxes], mapped, refine) if len(boxes) else []
 
     def batch(self, images: list[np.ndarray]) -> list[list[Face]]:
         """Detect faces in many images; every crop of the batch goes through the model in one call."""
-        images = [to_rgb8(im) for im in images]
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            raise ArgumentError("images", "a list of images (for one image, use detect)")
+        images = [to_rgb8(im, f"images[{k}]") for k, im in enumerate(images)]
         items = [(k, b, s) for k, im in enumerate(images) for b, s in zip(*self.detector.detect(im))]
         out: list[list[Face]] = [[] for _ in images]
         if items:

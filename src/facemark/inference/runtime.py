@@ -21,7 +21,7 @@ import numpy as np
 
 from ..core.codecs import build_codec
 from ..core.crop import to_input
-from ..core.errors import DataError, FacemarkError
+from ..core.errors import ArgumentError, DataError, FacemarkError
 from ..core.schemes import Scheme, scheme, scheme_for_points
 
 WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
@@ -154,6 +154,9 @@ class OnnxLandmarkModel:
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         """(B, S, S, 3) RGB uint8 crops -> (B, N, D) landmarks in crop pixels."""
+        s = self.input_size
+        if getattr(crops, "shape", None) is None or crops.ndim != 4 or crops.shape[1:] != (s, s, 3):
+            raise ArgumentError("crops", f"expected (B, {s}, {s}, 3) RGB crops, got shape {np.shape(crops)}")
         if len(crops) == 0:
             return np.zeros((0, self.scheme.n_points, self.card.dim))
         pts = self._run(crops)

@@ -350,7 +350,7 @@ def read_cofw(mat_file: str | Path, split: str = "test",
             x, y, w, h = box
             out.append(FaceSample(image=Path(f"{path}#{k}"), landmarks=lm,
                                   box=np.array([x - 1, y - 1, x - 1 + w, y - 1 + h]),
-                                  visible=phi[58:] < 0.5, pixels=to_rgb8(img, f"{path}#{k}")))
+                                  visible=phi[58:] < 0.5, pixels=to_rgb8(img, Path(f"{path}#{k}"))))
         except DataError as e:
             fail(e)
     return out

@@ -1,31 +1,52 @@
-"""Image loading: any file OpenCV reads becomes an RGB uint8 array, or a DataError naming the file."""
+"""Image loading: any file OpenCV reads becomes an upright RGB uint8 array, or a DataError naming the file.
+
+Files are turned upright by their EXIF orientation (phone photos), so every coordinate facemark returns refers
+to the image as it is shown, not as its pixels are stored. Images over ``max_pixels()`` pixels (200 million by
+default; ``FACEMARK_MAX_PIXELS`` sets it) are refused, from the header before decoding where the format says
+its size (JPEG, PNG, WebP, GIF, BMP, TIFF), so a small file that decodes to a huge image cannot exhaust memory.
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import ArgumentError, DataError
 from .files import atomic_write_bytes
+from .headers import read_header, upright
 
-MAX_PIXELS = 400_000_000  # larger images are refused rather than risking memory exhaustion
+DEFAULT_MAX_PIXELS = 200_000_000
 
 
-def to_rgb8(image: np.ndarray, source: str | Path = "<array>") -> np.ndarray:
-    """Normalise a grey, RGB, RGBA, 16-bit or float image (HxW or HxWxC) to RGB uint8 (HxWx3)."""
+def max_pixels() -> int:
+    """The largest image (in pixels) read_image accepts: ``FACEMARK_MAX_PIXELS``, else 200 million."""
+    value = os.environ.get("FACEMARK_MAX_PIXELS", "")
+    try:
+        return int(value) if value else DEFAULT_MAX_PIXELS
+    except ValueError:
+        raise DataError("FACEMARK_MAX_PIXELS", f"not a whole number: {value!r}") from None
+
+
+def to_rgb8(image: np.ndarray, source: str | Path = "image") -> np.ndarray:
+    """Normalise a grey, RGB, RGBA, 16-bit or float image (HxW or HxWxC) to RGB uint8 (HxWx3).
+
+    ``source`` names it in errors: a file's path (a DataError), or the argument it was passed as."""
+    fail = (lambda problem: DataError(source, problem)) if isinstance(source, Path) else \
+        (lambda problem: ArgumentError(str(source), problem))
     img = np.asarray(image)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)) or min(img.shape[:2]) < 1:
-        raise DataError(source, f"not an image: array of shape {img.shape}")
+        raise fail(f"not an image: array of shape {img.shape}")
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
     elif img.dtype.kind == "f":
         scale = 255.0 if np.nanmax(img) <= 1.0 else 1.0
         img = np.clip(np.nan_to_num(img) * scale, 0, 255).astype(np.uint8)
     elif img.dtype != np.uint8:
-        raise DataError(source, f"unsupported image dtype {img.dtype}")
+        raise fail(f"unsupported image dtype {img.dtype}")
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 4:
@@ -34,18 +55,26 @@ def to_rgb8(image: np.ndarray, source: str | Path = "<array>") -> np.ndarray:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as RGB uint8 (HxWx3). Grey, RGBA and 16-bit files are converted."""
+    """Read an image file as upright (EXIF orientation applied) RGB uint8 (HxWx3). Grey, RGBA and 16-bit files
+    are converted."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "image file not found")
     data = np.fromfile(path, dtype=np.uint8)
     if data.size == 0:
         raise DataError(path, "image file is empty")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    limit = max_pixels()
+    size, orientation = read_header(data.tobytes())
+    if size is not None and size[0] * size[1] > limit:
+        raise DataError(path, f"image too large: {size[0]}x{size[1]} pixels, over the limit of {limit:,} "
+                              "(FACEMARK_MAX_PIXELS)")
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)   # as stored: EXIF orientation is applied below
     if img is None:
         raise DataError(path, "cannot decode image (corrupt or unsupported format)")
-    if img.shape[0] * img.shape[1] > MAX_PIXELS:
-        raise DataError(path, f"image too large ({img.shape[1]}x{img.shape[0]} pixels)")
+    if img.shape[0] * img.shape[1] > limit:
+        raise DataError(path, f"image too large: {img.shape[1]}x{img.shape[0]} pixels, over the limit of "
+                              f"{limit:,} (FACEMARK_MAX_PIXELS)")
+    img = upright(img, orientation)
     if img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
     elif img.ndim == 3 and img.shape[2] == 3:

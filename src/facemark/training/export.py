@@ -25,10 +25,14 @@ class _Inference(torch.nn.Module):
         return self.model(x)
 
 
-def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None) -> Path:
-    """Write ``out_dir/NAME.onnx`` and its card; returns the ONNX path. Nothing is written on failure."""
+def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None, force: bool = False) -> Path:
+    """Write ``out_dir/NAME.onnx`` and its card; returns the ONNX path. Nothing is written on failure, and an
+    existing model of that name (a shipped one too) is replaced only with ``force``."""
     if not checkpoint.is_file():
         raise DataError(checkpoint, "checkpoint not found")
+    taken = [p for p in (out_dir / f"{name}.onnx", out_dir / f"{name}.json") if p.exists()]
+    if taken and not force:
+        raise DataError(taken[0], "already exists; pass --force to replace it (or choose another --name / --out)")
     st = torch.load(checkpoint, map_location="cpu", weights_only=False)
     cfg = config_from_dict(st["config"], str(checkpoint))
     spec = cfg.spec

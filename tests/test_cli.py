@@ -1,0 +1,91 @@
+"""The command line on real inputs: outputs that never overwrite each other, exit statuses, and a big job
+killed midway that resumes to every input exactly once."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "facemark", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def inputs(data, tmp_path_factory):
+    """A folder with the same file name in two folders, a video, an unreadable file and a faceless image."""
+    root = tmp_path_factory.mktemp("in")
+    (root / "sub").mkdir()
+    shutil.copy(data / "samples/lenna.png", root / "x.png")
+    shutil.copy(data / "samples/lenna.png", root / "sub" / "x.png")
+    (root / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    cv2.imwrite(str(root / "blank.png"), np.full((100, 120, 3), 90, np.uint8))
+    frame = cv2.imread(str(data / "samples/lenna.png"))
+    writer = cv2.VideoWriter(str(root / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5, frame.shape[1::-1])
+    for _ in range(3):
+        writer.write(frame)
+    writer.release()
+    return root
+
+
+def test_drawn_outputs_mirror_the_input_folders_and_videos_stay_videos(tmp_path, inputs):
+    r = _cli("detect", inputs, "--draw", tmp_path / "drawn", "--json", "--quiet")
+    assert r.returncode == 3                                            # an unreadable input: status 3
+    assert "bad.jpg: cannot decode image" in r.stderr and "blank.png: no face found" in r.stderr
+    drawn = sorted(p.relative_to(tmp_path / "drawn").as_posix() for p in (tmp_path / "drawn").rglob("*"))
+    assert drawn == ["blank.png", "clip.mp4", "sub", "sub/x.png", "x.png"]
+    video = cv2.VideoCapture(str(tmp_path / "drawn" / "clip.mp4"))
+    assert video.get(cv2.CAP_PROP_FRAME_COUNT) == 3
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x.get("frame") for x in lines if "clip" in x.get("image", "")] == [0, 1, 2]
+    assert lines[4] == {"video": str(inputs / "clip.avi"), "frames": 3}
+
+
+def test_exit_statuses(tmp_path, inputs, data):
+    assert _cli("detect", data / "samples/lenna.png", "--quiet").returncode == 0
+    assert _cli("detect", inputs / "blank.png", "--quiet").returncode == 1
+    assert _cli("detect", inputs / "bad.jpg", inputs / "x.png", "--quiet").returncode == 3
+    bad = _cli("detect", inputs / "x.png", "--detector", "foo")
+    assert bad.returncode == 2 and "invalid choice: 'foo'" in bad.stderr and "Traceback" not in bad.stderr
+    same = _cli("detect", inputs / "x.png", inputs / "sub" / "x.png", "--draw", tmp_path / "d")
+    assert same.returncode == 2 and "same output name" in same.stderr and not (tmp_path / "d").exists()
+
+
+def test_align_keeps_relative_names_and_checks_its_size(tmp_path, inputs):
+    two = tmp_path / "two"
+    shutil.copytree(inputs, two, ignore=shutil.ignore_patterns("bad.jpg", "blank.png", "clip.avi"))
+    r = _cli("align", two, "--out", tmp_path / "al", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.relative_to(tmp_path / "al").as_posix() for p in (tmp_path / "al").rglob("*.png")) == \
+        ["sub/x_0.png", "x_0.png"]
+    r = _cli("align", inputs / "x.png", "--out", tmp_path / "zero", "--size", "0")
+    assert r.returncode == 2 and "--size 0" in r.stderr and not (tmp_path / "zero").exists()
+
+
+def test_a_killed_job_resumes_to_every_image_exactly_once(tmp_path, data):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for p in sorted((data / "faces68/test/ytf").glob("*.jpg"))[:120]:
+        shutil.copy(p, folder / p.name)
+    out = tmp_path / "results.jsonl"
+    cmd = [sys.executable, "-m", "facemark", "detect", str(folder), "--out", str(out), "--batch", "4", "--quiet",
+           "--threads", "1"]
+    job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or out.read_text().count("\n") < 20):
+        time.sleep(0.05)
+    os.kill(job.pid, signal.SIGKILL)
+    job.wait()
+    partial = out.read_text().count("\n")
+    assert 20 <= partial < 120                               # killed midway
+    again = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
+    assert again.returncode in (0, 1), again.stderr
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    names = [r["image"] for r in records]
+    assert sorted(names) == sorted(str(p) for p in folder.glob("*.jpg"))     # each once, none missing
