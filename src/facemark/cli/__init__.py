@@ -12,7 +12,10 @@ from .base import COMMANDS, EXIT_ERROR
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
     parser = argparse.ArgumentParser(prog="facemark", description="Facial landmark detection and face alignment.")
+    parser.add_argument("--version", action="version", version=f"facemark {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (add_args, fn) in COMMANDS.items():
         p = sub.add_parser(name, help=(fn.__doc__ or "").strip().splitlines()[0], description=fn.__doc__)

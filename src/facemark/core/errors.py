@@ -25,3 +25,13 @@ class ArgumentError(FacemarkError, ValueError):
     def __init__(self, argument: str, problem: str) -> None:
         self.argument = argument
         super().__init__(f"{argument}: {problem}")
+
+
+def need(module: str, extra: str, what: str):
+    """Import an optional dependency, or fail with the one line that says how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise FacemarkError(f"{what} needs {module.split('.')[0]}: pip install 'facemark[{extra}]'") from None

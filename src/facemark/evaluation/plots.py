@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import need
 from ..io.files import atomic_write_bytes
 from .metrics import auc, ced
 
@@ -13,8 +14,7 @@ from .metrics import auc, ced
 def plot_ced(curves: dict[str, np.ndarray], path: str | Path, threshold: float = 0.1,
              title: str = "Cumulative error distribution", norm: str | None = None) -> None:
     """Write a PNG with one CED curve per entry of ``curves`` (label -> per-face NME)."""
-    import matplotlib
-
+    matplotlib = need("matplotlib", "plot", "plotting")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -32,6 +32,11 @@ class Face:
     five: np.ndarray
     pose: dict[str, float] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        pose = " ".join(f"{k}={v:+.1f}" for k, v in self.pose.items())
+        box = ", ".join(f"{v:.0f}" for v in self.box)
+        return f"Face(box=[{box}], score={self.score:.2f}, {len(self.landmarks)} points{', ' + pose if pose else ''})"
+
     def to_dict(self) -> dict:
         """JSON-ready: box [x1, y1, x2, y2], score, landmarks [[x, y(, z)], ...], five, pose {yaw, pitch, roll}."""
         r = lambda a: np.round(np.asarray(a, dtype=np.float64), 2).tolist()  # noqa: E731

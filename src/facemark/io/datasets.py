@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.errors import DataError, need
 from ..core.registry import Registry
 from .files import atomic_write_bytes
 
@@ -293,8 +293,7 @@ def _cofw_arrays(path: Path, split: str) -> tuple[list[np.ndarray], np.ndarray, 
     """Images, (N, 87) shapes and (N, 4) boxes from a COFW .mat (v5 via scipy, v7.3 via h5py)."""
     names = {"train": ("IsTr", "phisTr", "bboxesTr"), "test": ("IsT", "phisT", "bboxesT")}[split]
     if _is_hdf5(path):
-        import h5py
-
+        h5py = need("h5py", "datasets", "reading COFW v7.3 .mat files")
         with h5py.File(path, "r") as f:
             missing = [k for k in names if k not in f]
             if missing:
@@ -304,9 +303,7 @@ def _cofw_arrays(path: Path, split: str) -> tuple[list[np.ndarray], np.ndarray, 
             phis = np.asarray(f[names[1]]).T
             boxes = np.asarray(f[names[2]]).T
     else:
-        from scipy.io import loadmat
-
-        mat = loadmat(str(path))
+        mat = need("scipy.io", "datasets", "reading COFW .mat files").loadmat(str(path))
         missing = [k for k in names if k not in mat]
         if missing:
             raise DataError(path, f"COFW file lacks {missing} for split {split!r}")
