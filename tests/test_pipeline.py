@@ -307,3 +307,33 @@ def test_public_entry_points_name_the_bad_argument(lm, data):
     for call, message in cases:
         with pytest.raises(ArgumentError, match=message):
             call()
+
+
+def test_evaluate_cli_wflw_subset_table(tmp_path, data):
+    # WFLW's layout made from ytf faces: their 68 points placed at WFLW's indices of the 68-point layout,
+    # the other 30 points anywhere (a 68-point model is scored on the 68 shared ones)
+    from facemark.core.schemes import WFLW98_TO_68
+    from facemark.io.datasets import read_pts
+
+    annot = tmp_path / "WFLW_annotations" / "list_98pt_test"
+    annot.mkdir(parents=True)
+    images = tmp_path / "WFLW_images"
+    images.mkdir()
+    lines = []
+    for p in sorted((data / "faces68/test/ytf").glob("*.pts"))[:12]:
+        shutil.copy(p.with_suffix(".jpg"), images / p.with_suffix(".jpg").name)
+        pts68 = read_pts(p)
+        pts98 = np.zeros((98, 2))
+        pts98[list(WFLW98_TO_68)] = pts68
+        pts98[[i for i in range(98) if i not in WFLW98_TO_68]] = pts68.mean(0)
+        lines.append(" ".join(f"{v:.3f}" for v in pts98.reshape(-1)) + f" {p.with_suffix('.jpg').name}")
+    (annot / "list_98pt_test.txt").write_text("\n".join(lines) + "\n")
+    (annot / "list_98pt_test_largepose.txt").write_text("\n".join(lines[:5]) + "\n")
+    r = _cli("evaluate", tmp_path / "WFLW_annotations", "--model", "pfld68_fast", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)["subsets"]
+    assert list(rep) == ["full", "largepose"] and (rep["full"]["n"], rep["largepose"]["n"]) == (12, 5)
+    ytf = OnnxLandmarkModel("pfld68_fast", threads=2)
+    samples = read_pts_folder(data / "faces68/test/ytf")[:12]
+    direct = nme(predict_with_landmark_boxes(ytf, samples), np.stack([s.landmarks for s in samples]), "iod")
+    assert rep["full"]["nme"] == pytest.approx(direct.mean(), abs=1e-6)   # the same faces, the same number

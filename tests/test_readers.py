@@ -188,3 +188,19 @@ def test_cofw_missing_arrays(tmp_path):
     savemat(tmp_path / "x.mat", {"foo": np.zeros(3)})
     with pytest.raises(DataError, match="lacks"):
         read_cofw(tmp_path / "x.mat", "train")
+
+
+def test_wflw_per_subset_test_lists_without_box_and_flags(fixtures):
+    full = read_wflw(fixtures / "wflw_list.txt", fixtures)
+    short = fixtures / "annotations" / "list_98pt_test"
+    short.mkdir(parents=True)
+    lines = [line.split() for line in (fixtures / "wflw_list.txt").read_text().splitlines()]
+    (short / "list_98pt_test.txt").write_text("".join(" ".join(p[:196] + p[-1:]) + "\n" for p in lines))
+    (short / "list_98pt_test_blur.txt").write_text(" ".join(lines[1][:196] + lines[1][-1:]) + "\n")
+    faces = read_wflw(short / "list_98pt_test.txt", fixtures)
+    assert [f.image for f in faces] == [f.image for f in full]
+    assert all(np.array_equal(a.landmarks, b.landmarks) for a, b in zip(faces, full))
+    assert faces[0].box is None and faces[0].attributes == {}
+    from facemark.io.datasets import wflw_test_lists
+
+    assert sorted(wflw_test_lists(fixtures / "annotations")) == ["blur", "full"]

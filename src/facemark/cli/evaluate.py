@@ -11,7 +11,7 @@ from ..core.codecs import DECODERS
 from ..core.errors import DataError
 from ..evaluation.metrics import NORMS, nme, summary
 from ..inference.runtime import DEFAULT_MODEL
-from ..io.datasets import list_pts, read_pts
+from ..io.datasets import list_pts, read_pts, wflw_test_lists
 from .base import command
 
 
@@ -33,7 +33,8 @@ def _print_report(report: dict, as_json: bool, label: str) -> None:
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("gt_dir", type=Path, help="ground truth: a 300W-layout folder of .pts files (and images)")
+    p.add_argument("gt_dir", type=Path, help="ground truth: a 300W-layout folder of .pts files (and images), or "
+                                             "WFLW's annotation folder (its per-subset table)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--pred", type=Path, help="folder of predicted .pts files with the same relative names")
     src.add_argument("--model", default=DEFAULT_MODEL,
@@ -45,6 +46,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (fractions, not percent)")
     p.add_argument("--plot", type=Path, help="write the CED curve to this PNG")
     p.add_argument("--flip", action="store_true", help="with --model: average with the mirrored crop's answer")
+    p.add_argument("--images", type=Path, help="WFLW: the images folder (default: WFLW_images beside GT_DIR)")
     p.add_argument("--decoder", choices=DECODERS,
                    help="with --model: read a heatmap model's output with this decoder instead of its own")
 
@@ -52,6 +54,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 @command("evaluate", _evaluate_args)
 def _evaluate(a: argparse.Namespace) -> int:
     """Score landmarks against ground truth: NME, failure rate and AUC of the CED."""
+    if a.gt_dir.is_dir() and wflw_test_lists(a.gt_dir):
+        return _evaluate_wflw(a)
     gt_files = _pts_files(a.gt_dir)
     if a.pred is not None:
         pred_files = _pts_files(a.pred)
@@ -76,4 +80,26 @@ def _evaluate(a: argparse.Namespace) -> int:
 
         plot_ced({label: errors}, a.plot, a.threshold, norm=a.norm)
     _print_report(report, a.json, label)
+    return 0
+
+
+def _evaluate_wflw(a: argparse.Namespace) -> int:
+    """WFLW's standard table: NME, FR and AUC on the full test set and on each subset."""
+    from ..evaluation.protocols import evaluate_wflw
+
+    if a.pred is not None:
+        raise DataError(a.gt_dir, "WFLW lists are scored with --model (predictions are not read from .pts here)")
+    images = a.images or a.gt_dir.parent / "WFLW_images"
+    results = evaluate_wflw(a.model, wflw_test_lists(a.gt_dir), images, flip=a.flip, decoder=a.decoder)
+    reports = {name: summary(nme(pred, gt, a.norm), a.norm, a.threshold) for name, (gt, pred) in results.items()}
+    if a.plot:
+        from ..evaluation.plots import plot_ced
+
+        plot_ced({n: nme(p, g, a.norm) for n, (g, p) in results.items()}, a.plot, a.threshold, norm=a.norm)
+    if a.json:
+        print(json.dumps({"model": a.model, "subsets": reports}))
+        return 0
+    print(f"{a.model} on WFLW ({a.norm}): subset, faces, NME, FR@{a.threshold * 100:g}%, AUC@{a.threshold * 100:g}%")
+    for name, r in reports.items():
+        print(f"  {name:13s} {r['n']:5d}  {r['nme'] * 100:6.3f} %  {r['fr'] * 100:6.3f} %  {r['auc']:6.4f}")
     return 0

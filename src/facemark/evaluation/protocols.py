@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.crop import crop_from_landmarks
-from ..io.datasets import FaceSample, read_pts_folder
+from ..core.errors import DataError
+from ..core.schemes import convert
+from ..io.datasets import FaceSample, read_pts_folder, read_wflw
 from ..inference.predictor import CropPredictor, predict_warped
 from ..inference.runtime import OnnxLandmarkModel
 
@@ -35,3 +37,23 @@ def evaluate_model(model: str | Path, gt_dir: Path, threads: int | None = None, 
     lm = OnnxLandmarkModel(model, threads=threads, flip=flip, decoder=decoder)
     samples = read_pts_folder(gt_dir, lm.scheme.n_points)
     return [s.landmarks for s in samples], list(predict_with_landmark_boxes(lm, samples))
+
+
+def evaluate_wflw(model: str | Path, lists: dict[str, Path], images: Path, threads: int | None = None,
+                  flip: bool = False, decoder: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Run ``model`` on WFLW's test lists (``io.datasets.wflw_test_lists``), boxes from the ground truth:
+    (ground truths, predictions) per list. A model of another scheme is scored on the ground truth converted
+    to its points (98 -> 68 keeps the outer eye corners, so the inter-ocular norm is WFLW's)."""
+    lm = OnnxLandmarkModel(model, threads=threads, flip=flip, decoder=decoder)
+    out = {}
+    for name, path in lists.items():
+        samples = read_wflw(path, images)
+        if not samples:
+            raise DataError(path, "no faces in this list")
+        try:
+            gt = convert(np.stack([s.landmarks for s in samples]), lm.scheme.name, "wflw98")
+        except ValueError as e:
+            raise DataError(path, f"cannot score a {lm.scheme.name} model on WFLW: {e}") from None
+        framed = [FaceSample(s.image, g) for s, g in zip(samples, gt)]
+        out[name] = (gt, predict_with_landmark_boxes(lm, framed))
+    return out

@@ -270,23 +270,38 @@ def read_ljson(path: str | Path, group: str | None = None) -> np.ndarray:
 
 def read_wflw(list_file: str | Path, image_root: str | Path,
               errors: list[DataError] | None = None) -> list[FaceSample]:
-    """Read a WFLW ``list_98pt_rect_attr_*.txt``: 196 coordinates, box x1 y1 x2 y2, 6 attribute flags, path."""
+    """Read a WFLW list: ``list_98pt_rect_attr_*.txt`` lines (196 coordinates, box x1 y1 x2 y2, 6 attribute
+    flags, path) or the per-subset test lists ``list_98pt_test*.txt`` (196 coordinates, path)."""
     list_file = Path(list_file)
     image_root = Path(image_root)
 
     def parse(i: int, parts: list[str]) -> FaceSample:
-        if len(parts) != 207:
-            raise DataError(list_file, f"expected 207 fields (196 + 4 + 6 + path), got {len(parts)}", i)
+        if len(parts) not in (207, 197):
+            raise DataError(list_file, f"expected 207 fields (196 + 4 + 6 + path) or 197 (196 + path), "
+                                       f"got {len(parts)}", i)
         lm = _points(parts[:196], 98, list_file, i)
+        image = _resolve(image_root, parts[-1], list_file, i)
+        if len(parts) == 197:
+            return FaceSample(image=image, landmarks=lm)
         box = _points(parts[196:200], 2, list_file, i).reshape(4)
         try:
             flags = [int(v) for v in parts[200:206]]
         except ValueError:
             raise DataError(list_file, "attribute flags must be integers", i) from None
-        return FaceSample(image=_resolve(image_root, parts[206], list_file, i), landmarks=lm, box=box,
-                          attributes=dict(zip(WFLW_ATTRIBUTES, flags)))
+        return FaceSample(image=image, landmarks=lm, box=box, attributes=dict(zip(WFLW_ATTRIBUTES, flags)))
 
     return _parse_lines(list_file, errors, parse)
+
+
+WFLW_SUBSETS = ("largepose", "expression", "illumination", "makeup", "occlusion", "blur")
+
+
+def wflw_test_lists(folder: str | Path) -> dict[str, Path]:
+    """WFLW's test lists under ``folder`` (its annotation folder): ``full`` (list_98pt_test.txt) and each
+    subset's (list_98pt_test_SUBSET.txt) that is there; empty when the folder holds none."""
+    found = {p.name: p for p in sorted(Path(folder).rglob("list_98pt_test*.txt"))}
+    names = {"full": "list_98pt_test.txt", **{s: f"list_98pt_test_{s}.txt" for s in WFLW_SUBSETS}}
+    return {k: found[f] for k, f in names.items() if f in found}
 
 
 def _cofw_arrays(path: Path, split: str) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
