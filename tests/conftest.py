@@ -31,3 +31,14 @@ def fixtures(tmp_path: Path) -> Path:
         cv2.imwrite(str(root / "img" / f"{name}.png"), np.full((32, 48, 3), 128, np.uint8))
         shutil.copy(root / "pts_header.pts", root / "img" / f"{name}.pts")
     return root
+
+
+# Property-based tests (tests/test_fuzz.py): a small seeded sample in the suite; tools/fuzz.py runs the
+# "fuzz" profile (10,000 cases per target, random seeds).
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", max_examples=60, derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("fuzz", max_examples=int(os.environ.get("FACEMARK_FUZZ_CASES", 10_000)), deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("FACEMARK_HYPOTHESIS", "ci"))

@@ -15,6 +15,7 @@ Training and validation configs name datasets by format (``FORMATS``: ``pts``, `
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..core.errors import DataError, need
+from ..core.errors import DataError, FacemarkError, need
 from ..core.registry import Registry
 from .files import atomic_write_bytes
 
@@ -71,7 +72,7 @@ def _points(values: list[str] | np.ndarray, n: int | None, path: Path, line: int
     """(n, dim) float64 points from a flat list of numbers, or a DataError naming the file and line."""
     try:
         arr = np.asarray(values, dtype=np.float64)
-    except ValueError:
+    except (TypeError, ValueError):
         raise DataError(path, "non-numeric landmark value", line) from None
     if arr.size % dim or (n is not None and arr.size != dim * n):
         want = f"{n} points ({dim * n} numbers)" if n is not None else f"a multiple of {dim} numbers"
@@ -350,7 +351,9 @@ def read_cofw(mat_file: str | Path, split: str = "test",
         raise ValueError("split must be 'train' or 'test'")
     try:
         images, phis, boxes = _cofw_arrays(path, split)
-    except (OSError, ValueError, KeyError) as e:
+    except FacemarkError:
+        raise
+    except Exception as e:  # a corrupt .mat file makes scipy and h5py raise exceptions of many types
         raise DataError(path, f"cannot read COFW .mat ({e.__class__.__name__}: {e})") from None
     if phis.ndim != 2 or phis.shape[1] != 87 or len(images) != len(phis) or boxes.shape != (len(phis), 4):
         raise DataError(path, f"COFW arrays disagree: {len(images)} images, shapes {phis.shape}, boxes {boxes.shape}")
@@ -381,8 +384,10 @@ def read_aflw_csv(csv_file: str | Path, image_root: str | Path,
         raise DataError(csv_file, "CSV file not found")
     fail = _Errors(errors)
     out = []
-    with csv_file.open(newline="") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        rows = list(csv.reader(io.StringIO(csv_file.read_text(), newline="")))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(csv_file, f"cannot read CSV ({e.__class__.__name__}: {e})") from None
     for i, row in enumerate(rows[1:], 2):
         try:
             if len(row) != 43:
