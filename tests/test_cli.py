@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -89,3 +90,43 @@ def test_a_killed_job_resumes_to_every_image_exactly_once(tmp_path, data):
     records = [json.loads(x) for x in out.read_text().splitlines()]
     names = [r["image"] for r in records]
     assert sorted(names) == sorted(str(p) for p in folder.glob("*.jpg"))     # each once, none missing
+
+
+BAD = Path(__file__).parent / "fixtures" / "bad_inputs"
+# file -> (exit status, what stderr says); status 1: read, no face; 3: unreadable (README "Exit statuses")
+CORPUS = {
+    "empty.jpg": (3, "empty.jpg: image file is empty"),
+    "truncated.jpg": (3, "truncated.jpg: cannot decode image"),
+    "huge_header.png": (3, "huge_header.png: image too large: 100000x100000 pixels"),
+    "jpeg_named.png": (1, "jpeg_named.png: no face found"),
+    "rgba.png": (1, "rgba.png: no face found"),
+    "deep16.png": (1, "deep16.png: no face found"),
+    "grey.png": (1, "grey.png: no face found"),
+    "one_pixel.png": (1, "one_pixel.png: no face found"),
+    "cmyk.jpg": (1, "cmyk.jpg: no face found"),
+    "animated.gif": (1, "animated.gif: no face found"),
+    "exif_rotated.jpg": (0, ""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_bad_input_corpus_one_line_each(name):
+    status, message = CORPUS[name]
+    r = _cli("detect", BAD / name, "--json", "--quiet")
+    assert r.returncode == status, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) <= 1
+    if name == "exif_rotated.jpg":                 # stored sideways, tagged upright: found upright
+        rec = json.loads(r.stdout)
+        assert (rec["width"], rec["height"]) == (256, 256) and len(rec["faces"]) == 1
+        five = np.array(rec["faces"][0]["five"])
+        assert five[:2, 1].max() < five[3:, 1].min()            # eyes above the mouth corners
+
+
+def test_bad_input_corpus_writes_nothing_partial(tmp_path):
+    r = _cli("detect", BAD, "--out", tmp_path / "r.jsonl", "--draw", tmp_path / "drawn", "--quiet")
+    assert r.returncode == 3
+    readable = sorted(n for n, (s, _) in CORPUS.items() if s != 3)
+    assert sorted(Path(json.loads(x)["image"]).name for x in (tmp_path / "r.jsonl").read_text().splitlines()) \
+        == readable
+    assert sorted(p.stem for p in (tmp_path / "drawn").iterdir()) == sorted(Path(n).stem for n in readable)
+    assert not list(tmp_path.rglob(".*.tmp*"))     # no temporary files left behind

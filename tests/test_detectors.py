@@ -44,3 +44,12 @@ def test_detector_boxes_invert_the_box_map():
     mapping = {"dx": 0.05, "dy": 0.12, "scale": 0.9}
     det = np.array([[100.0, 50.0, 200.0, 150.0], [10.0, 20.0, 40.0, 50.0]])     # square detector boxes
     assert np.allclose(to_detector_boxes(to_landmark_boxes(det, mapping), mapping), det)
+
+
+def test_mediapipe_without_solutions_names_the_version_that_works(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "mediapipe", types.SimpleNamespace(__version__="1.2.3"))
+    with pytest.raises(FacemarkError, match=r"needs mediapipe 0.10.21 \(installed: 1.2.3"):
+        build_detector("mediapipe")

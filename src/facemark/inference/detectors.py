@@ -138,11 +138,16 @@ class MediaPipeDetector(Detector):
     def __init__(self, model_selection: int = 1, min_score: float = 0.5) -> None:
         try:
             import mediapipe as mp
+
+            solutions = mp.solutions
         except ImportError:
             raise FacemarkError("detector 'mediapipe' needs the mediapipe package: "
                                 "pip install 'facemark[mediapipe]'") from None
-        self.det = mp.solutions.face_detection.FaceDetection(model_selection=model_selection,
-                                                             min_detection_confidence=min_score)
+        except AttributeError:   # releases after 0.10.21 dropped the solutions API and its bundled models
+            raise FacemarkError(f"detector 'mediapipe' needs mediapipe 0.10.21 (installed: {mp.__version__}, which "
+                                "has no mp.solutions): pip install 'facemark[mediapipe]'") from None
+        self.det = solutions.face_detection.FaceDetection(model_selection=model_selection,
+                                                          min_detection_confidence=min_score)
 
     def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h, w = image.shape[:2]

@@ -27,7 +27,7 @@ from ..core.errors import DataError, FacemarkError, need
 from ..core.registry import Registry
 from .files import atomic_write_bytes
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 WFLW_ATTRIBUTES = ("pose", "expression", "illumination", "make_up", "occlusion", "blur")
 MTFL_ATTRIBUTES = ("gender", "smile", "glasses", "pose")
 
