@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..core.errors import FacemarkError
+from ..core.errors import FacemarkError, need
 from .base import command
 
 
@@ -35,6 +35,8 @@ def _benchmark(a: argparse.Namespace) -> int:
     from ..io.datasets import read_pts_folder
     from ..io.images import read_image
 
+    if a.plot:
+        need("matplotlib", "plot", "--plot")      # before the work, not after it
     if a.repeats < 1:
         raise FacemarkError(f"--repeats {a.repeats}: at least 1")
     samples = read_pts_folder(a.data, 68)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.codecs import DECODERS
-from ..core.errors import DataError
+from ..core.errors import DataError, need
 from ..evaluation.metrics import NORMS, nme, summary
 from ..inference.runtime import DEFAULT_MODEL
 from ..io.datasets import list_pts, read_pts, wflw_test_lists
@@ -54,6 +54,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 @command("evaluate", _evaluate_args)
 def _evaluate(a: argparse.Namespace) -> int:
     """Score landmarks against ground truth: NME, failure rate and AUC of the CED."""
+    if a.plot:
+        need("matplotlib", "plot", "--plot")      # before the work, not after it
     if a.gt_dir.is_dir() and wflw_test_lists(a.gt_dir):
         return _evaluate_wflw(a)
     gt_files = _pts_files(a.gt_dir)
