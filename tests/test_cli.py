@@ -130,3 +130,12 @@ def test_bad_input_corpus_writes_nothing_partial(tmp_path):
         == readable
     assert sorted(p.stem for p in (tmp_path / "drawn").iterdir()) == sorted(Path(n).stem for n in readable)
     assert not list(tmp_path.rglob(".*.tmp*"))     # no temporary files left behind
+
+
+def test_evaluate_detect_on_dlib_examples(data):
+    r = _cli("evaluate-detect", data / "detect/dlib_examples/testing_with_face_landmarks.xml", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["format"] == "dlib" and rep["photos"] == 5 and rep["faces"] > 0
+    assert 0.8 < rep["recall"] <= 1 and rep["recall_iou30"] >= rep["recall"] and 0 < rep["ap"] <= 1
+    assert rep["landmark_faces"] > 0 and rep["landmark_nme"] < 0.15       # against dlib's own 68 points

@@ -36,18 +36,19 @@ def _bytes_like(sample: bytes) -> st.SearchStrategy[bytes]:
     return st.one_of(st.binary(max_size=512), _mutated(sample))
 
 
-def _check(path: Path, call) -> None:
-    """``call`` parses, or raises a DataError naming the file (or a file it refers to) in one line."""
+def _check(root: Path, call) -> None:
+    """``call`` parses, or raises a DataError naming the file (or a file under ``root`` it refers to) in one
+    line."""
     try:
         call()
     except DataError as e:
-        assert e.path.startswith(str(path.parent)) and "\n" not in str(e).strip(), str(e)
+        assert e.path.startswith(str(root)) and "\n" not in str(e).strip(), str(e)
 
 
-def _run(tmp: Path, name: str, content: bytes | str, read) -> None:
+def _run(tmp: Path, name: str, content: bytes | str, read, root: Path | None = None) -> None:
     path = tmp / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
-    _check(path, lambda: read(path))
+    _check(root or tmp, lambda: read(path))
 
 
 @pytest.fixture
@@ -137,3 +138,59 @@ def test_fuzz_image_arrays(args):
         assert str(e).startswith("image: ")
     else:
         assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3
+
+
+DETECT = FIXTURES / "detect"
+
+
+def _detect_tmp(tmp: Path) -> Path:
+    d = tmp / "detect"
+    if not (d / "a.png").exists():
+        import shutil
+
+        shutil.copy(tmp / "img" / "a.png", d / "a.png")
+        shutil.copytree(tmp / "img", d / "img", dirs_exist_ok=True)
+        (d / "yolo" / "images").mkdir(exist_ok=True)
+        shutil.copy(tmp / "img" / "a.png", d / "yolo" / "images" / "a.png")
+    return d
+
+
+@given(_bytes_like((DETECT / "a.xml").read_bytes()))
+def test_fuzz_voc(tmp, content):
+    from facemark.io.boxes import read_voc
+
+    _run(_detect_tmp(tmp), "f.xml", content, lambda p: read_voc(p, p.parent / "a.png"))
+
+
+@given(st.one_of(st.lists(_line(3, 6), max_size=4).map("\n".join).map(str.encode),
+                 _bytes_like((DETECT / "yolo" / "labels" / "a.txt").read_bytes())))
+def test_fuzz_yolo(tmp, content):
+    from facemark.io.boxes import read_yolo
+
+    d = _detect_tmp(tmp)
+    _run(d / "yolo" / "labels", "a.txt", content, lambda p: read_yolo(d / "yolo"), root=d)
+
+
+@given(st.one_of(st.lists(_line(1, 11), max_size=8).map("\n".join).map(str.encode),
+                 _bytes_like((DETECT / "wider_face_val_bbx_gt.txt").read_bytes())))
+def test_fuzz_wider(tmp, content):
+    from facemark.io.boxes import read_wider
+
+    d = _detect_tmp(tmp)
+    _run(d, "w.txt", content, lambda p: read_wider(p, d))
+
+
+@given(st.one_of(st.lists(_line(1, 7), max_size=8).map("\n".join).map(str.encode),
+                 _bytes_like((DETECT / "FDDB-fold-01-ellipseList.txt").read_bytes())))
+def test_fuzz_fddb(tmp, content):
+    from facemark.io.boxes import read_fddb
+
+    d = _detect_tmp(tmp)
+    _run(d, "f.txt", content, lambda p: read_fddb(p, d))
+
+
+@given(_bytes_like((DETECT / "dlib.xml").read_bytes()))
+def test_fuzz_dlib_xml(tmp, content):
+    from facemark.io.boxes import read_dlib_xml
+
+    _run(_detect_tmp(tmp), "d.xml", content, read_dlib_xml)

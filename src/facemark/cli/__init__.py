@@ -1,5 +1,5 @@
 """The ``facemark`` command: one subcommand per job, one module per command group (``infer``: detect, align,
-demo; ``evaluate``; ``benchmark``; ``train``: train, export, quantize); errors are one line naming the file at
+demo; ``evaluate``; ``detection``: evaluate-detect; ``benchmark``; ``train``: train, export, quantize); errors are one line naming the file at
 fault."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ..core.errors import FacemarkError
-from . import benchmark, evaluate, infer, train  # noqa: F401  (register their subcommands)
+from . import benchmark, detection, evaluate, infer, train  # noqa: F401  (register their subcommands)
 from .base import COMMANDS, EXIT_ERROR
 
 

@@ -1,0 +1,75 @@
+"""``facemark evaluate-detect``: a detector on photos with annotated face boxes."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..core.errors import DataError
+from ..inference.detectors import DETECTORS
+from ..inference.runtime import DEFAULT_MODEL
+from .base import command
+
+FORMATS = ("auto", "voc", "yolo", "scenes", "wider", "fddb", "dlib")
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("annotations", type=Path, help="a folder (VOC XML, YOLO split, 300W scenes) or a list/XML file "
+                                                  "(WIDER, FDDB, dlib imglab)")
+    p.add_argument("--format", choices=FORMATS, default="auto", help="annotation format (default: from the files)")
+    p.add_argument("--images", type=Path, help="WIDER / FDDB: the folder their image paths are relative to")
+    p.add_argument("--detector", default="haar", choices=DETECTORS.names(), help="detector (default haar)")
+    p.add_argument("--min-face", type=float, default=20.0, help="faces smaller than this (pixels) are not scored")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="landmark model for the NME of found faces")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _format(path: Path) -> str:
+    if path.is_dir():
+        if (path / "images").is_dir():
+            return "yolo"
+        if next(path.rglob("*.xml"), None) is not None:
+            return "voc"
+        if next(path.rglob("*.pts"), None) is not None:
+            return "scenes"
+        raise DataError(path, "no VOC XML, YOLO images/labels or .pts annotations found")
+    if path.suffix == ".xml":
+        return "dlib"
+    if "ellipse" in path.name.lower():
+        return "fddb"
+    if path.name.startswith("wider_face"):
+        return "wider"
+    raise DataError(path, "cannot tell the annotation format from the name: pass --format")
+
+
+@command("evaluate-detect", _args)
+def _evaluate_detect(a: argparse.Namespace) -> int:
+    """Recall at IoU 0.5 and 0.3, AP, false boxes per photo, ms per photo and landmark NME of a detector."""
+    from ..evaluation.detection import evaluate_detector
+    from ..inference.landmarker import Landmarker
+    from ..io import boxes
+
+    fmt = _format(a.annotations) if a.format == "auto" else a.format
+    images = a.images or a.annotations.parent
+    readers = {"voc": lambda: boxes.read_voc_folder(a.annotations), "yolo": lambda: boxes.read_yolo(a.annotations),
+               "scenes": lambda: boxes.read_scenes(a.annotations), "dlib": lambda: boxes.read_dlib_xml(a.annotations),
+               "wider": lambda: boxes.read_wider(a.annotations, images),
+               "fddb": lambda: boxes.read_fddb(a.annotations, images)}
+    photos = readers[fmt]()
+    if not photos:
+        raise DataError(a.annotations, "no annotated photos")
+    lm = Landmarker(a.model, a.detector, threads=1) if any(p.landmarks is not None for p in photos) else None
+    report = {"detector": a.detector, "format": fmt,
+              **evaluate_detector(lm.detector if lm else DETECTORS.build(a.detector), photos, a.min_face, lm,
+                                  scenes=fmt == "scenes")}
+    if a.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{a.detector} on {a.annotations} ({fmt}): {report['photos']} photos, {report['faces']} faces of at least "
+          f"{a.min_face:g} px")
+    ap = "-" if report["ap"] is None else f"{report['ap']:.3f}"
+    print(f"  recall@0.5 {report['recall']:.3f}   recall@0.3 {report['recall_iou30']:.3f}   AP@0.5 {ap}")
+    print(f"  false boxes per photo {report['false_per_photo']:.2f}   ms per photo (1 thread) {report['ms_per_photo']:.1f}")
+    if report["landmark_nme"] is not None:
+        print(f"  landmark NME (iod) of {report['landmark_faces']} found faces {report['landmark_nme'] * 100:.2f}%")
+    return 0
