@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -141,55 +142,13 @@ def read_yolo(folder: str | Path, errors: list[DataError] | None = None) -> list
     return out
 
 
-def read_wider(list_file: str | Path, image_root: str | Path,
-               errors: list[DataError] | None = None) -> list[PhotoBoxes]:
-    """WIDER FACE's ``wider_face_*_bbx_gt.txt``: a path line, a count line, then per face ``x y w h blur
-    expression illumination invalid occlusion pose`` (a photo with 0 faces still has one all-zero line)."""
-    path, root = Path(list_file), Path(image_root)
-    lines = _lines(path)
-    fail, out, k = _Errors(errors), [], 0
-    while k < len(lines):
-        i, parts = lines[k]
-        start = k
-        try:
-            if len(parts) != 1:
-                raise DataError(path, f"expected an image path, got {len(parts)} fields", i)
-            img = root / parts[0]
-            if k + 1 >= len(lines):
-                raise DataError(path, "image path without a face count", i)
-            j, count = lines[k + 1]
-            if len(count) != 1 or not count[0].isdigit():
-                raise DataError(path, f"expected a face count, got {' '.join(count)!r}", j)
-            n = int(count[0])
-            rows = lines[k + 2:k + 2 + max(n, 1)]
-            k += 2 + max(n, 1)
-            if len(rows) < max(n, 1):
-                raise DataError(path, f"{n} faces announced, fewer lines follow", j)
-            boxes, ignore = [], []
-            for r, fields in rows[:n]:
-                if len(fields) != 10:
-                    raise DataError(path, f"expected 10 fields per face, got {len(fields)}", r)
-                x, y, w, h = (_number(v, path, "box", r) for v in fields[:4])
-                if w <= 0 or h <= 0:
-                    ignore.append(True)
-                    boxes.append([x, y, x + max(w, 1.0), y + max(h, 1.0)])
-                    continue
-                boxes.append([x, y, x + w, y + h])
-                ignore.append(fields[7] == "1")
-            if not img.is_file():
-                raise DataError(path, f"image not found: {img}", i)
-            out.append(PhotoBoxes(img, np.array(boxes), np.array(ignore, bool)))
-        except DataError as e:
-            fail(e)
-            k = max(k, start + 1)
-    return out
+Rows = list[tuple[int, list[str]]]
 
 
-def read_fddb(list_file: str | Path, image_root: str | Path,
-              errors: list[DataError] | None = None) -> list[PhotoBoxes]:
-    """An FDDB ellipse list: a path line (without its extension, usually ``.jpg``), a count line, then per face
-    ``major_radius minor_radius angle centre_x centre_y 1``; each face's box bounds its ellipse."""
-    path, root = Path(list_file), Path(image_root)
+def _counted(path: Path, zero_row: bool, errors: list[DataError] | None,
+             parse: Callable[[int, str, Rows], PhotoBoxes]) -> list[PhotoBoxes]:
+    """WIDER's and FDDB's layout: an image path line, a face count line, then a line per face (WIDER writes
+    one all-zero line for a photo without faces: ``zero_row``); ``parse(line, path, face lines)`` reads one."""
     lines = _lines(path)
     fail, out, k = _Errors(errors), [], 0
     while k < len(lines):
@@ -201,27 +160,62 @@ def read_fddb(list_file: str | Path, image_root: str | Path,
             if k + 1 >= len(lines) or len(lines[k + 1][1]) != 1 or not lines[k + 1][1][0].isdigit():
                 raise DataError(path, "expected a face count after the image path", i)
             n = int(lines[k + 1][1][0])
-            rows = lines[k + 2:k + 2 + n]
-            k += 2 + n
-            if len(rows) < n:
+            span = max(n, 1) if zero_row else n
+            rows = lines[k + 2:k + 2 + span]
+            k += 2 + span
+            if len(rows) < span:
                 raise DataError(path, f"{n} faces announced, fewer lines follow", i)
-            boxes = []
-            for r, fields in rows:
-                if len(fields) < 5:
-                    raise DataError(path, f"expected 'major minor angle x y 1', got {len(fields)} fields", r)
-                a, b, t, cx, cy = (_number(v, path, "ellipse", r) for v in fields[:5])
-                hw = math.sqrt((a * math.sin(t)) ** 2 + (b * math.cos(t)) ** 2)
-                hh = math.sqrt((a * math.cos(t)) ** 2 + (b * math.sin(t)) ** 2)
-                boxes.append(_check_box([cx - hw, cy - hh, cx + hw, cy + hh], path, r))
-            stem = root / parts[0]
-            img = next((c for c in [stem, *(stem.with_name(stem.name + e) for e in IMAGE_EXTS)] if c.is_file()), stem)
-            if not img.is_file():
-                raise DataError(path, f"image not found: {img}", i)
-            out.append(PhotoBoxes(img, np.array(boxes)))
+            out.append(parse(i, parts[0], rows[:n]))
         except DataError as e:
             fail(e)
             k = max(k, start + 1)
     return out
+
+
+def read_wider(list_file: str | Path, image_root: str | Path,
+               errors: list[DataError] | None = None) -> list[PhotoBoxes]:
+    """WIDER FACE's ``wider_face_*_bbx_gt.txt``: a path line, a count line, then per face ``x y w h blur
+    expression illumination invalid occlusion pose`` (a photo with 0 faces still has one all-zero line)."""
+    path, root = Path(list_file), Path(image_root)
+
+    def parse(i: int, name: str, rows: Rows) -> PhotoBoxes:
+        boxes, ignore = [], []
+        for r, fields in rows:
+            if len(fields) != 10:
+                raise DataError(path, f"expected 10 fields per face, got {len(fields)}", r)
+            x, y, w, h = (_number(v, path, "box", r) for v in fields[:4])
+            boxes.append([x, y, x + max(w, 1.0), y + max(h, 1.0)])
+            ignore.append(fields[7] == "1" or w <= 0 or h <= 0)      # invalid, or no area: not scorable
+        img = root / name
+        if not img.is_file():
+            raise DataError(path, f"image not found: {img}", i)
+        return PhotoBoxes(img, np.array(boxes), np.array(ignore, bool))
+
+    return _counted(path, True, errors, parse)
+
+
+def read_fddb(list_file: str | Path, image_root: str | Path,
+              errors: list[DataError] | None = None) -> list[PhotoBoxes]:
+    """An FDDB ellipse list: a path line (without its extension, usually ``.jpg``), a count line, then per face
+    ``major_radius minor_radius angle centre_x centre_y 1``; each face's box bounds its ellipse."""
+    path, root = Path(list_file), Path(image_root)
+
+    def parse(i: int, name: str, rows: Rows) -> PhotoBoxes:
+        boxes = []
+        for r, fields in rows:
+            if len(fields) < 5:
+                raise DataError(path, f"expected 'major minor angle x y 1', got {len(fields)} fields", r)
+            a, b, t, cx, cy = (_number(v, path, "ellipse", r) for v in fields[:5])
+            hw = math.sqrt((a * math.sin(t)) ** 2 + (b * math.cos(t)) ** 2)
+            hh = math.sqrt((a * math.cos(t)) ** 2 + (b * math.sin(t)) ** 2)
+            boxes.append(_check_box([cx - hw, cy - hh, cx + hw, cy + hh], path, r))
+        stem = root / name
+        img = next((c for c in [stem, *(stem.with_name(stem.name + e) for e in IMAGE_EXTS)] if c.is_file()), stem)
+        if not img.is_file():
+            raise DataError(path, f"image not found: {img}", i)
+        return PhotoBoxes(img, np.array(boxes))
+
+    return _counted(path, False, errors, parse)
 
 
 def read_dlib_xml(xml_file: str | Path, errors: list[DataError] | None = None) -> list[PhotoBoxes]:
