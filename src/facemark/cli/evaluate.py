@@ -46,6 +46,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (fractions, not percent)")
     p.add_argument("--plot", type=Path, help="write the CED curve to this PNG")
     p.add_argument("--flip", action="store_true", help="with --model: average with the mirrored crop's answer")
+    p.add_argument("--precision", choices=("fp32", "int8", "auto"), default="fp32",
+                   help="with --model: the runtime variant to score (default fp32, the reference)")
     p.add_argument("--images", type=Path, help="WFLW: the images folder (default: WFLW_images beside GT_DIR)")
     p.add_argument("--decoder", choices=DECODERS,
                    help="with --model: read a heatmap model's output with this decoder instead of its own")
@@ -71,8 +73,9 @@ def _evaluate(a: argparse.Namespace) -> int:
     else:
         from ..evaluation.protocols import evaluate_model
 
-        gt, pred = evaluate_model(a.model, a.gt_dir, flip=a.flip, decoder=a.decoder)
-        label = a.model + (" +flip" if a.flip else "") + (f" ({a.decoder})" if a.decoder else "")
+        gt, pred = evaluate_model(a.model, a.gt_dir, flip=a.flip, decoder=a.decoder, precision=a.precision)
+        label = a.model + (" +flip" if a.flip else "") + (f" ({a.decoder})" if a.decoder else "") + \
+            (f" [{a.precision}]" if a.precision != "fp32" else "")
     if len({len(g) for g in gt}) != 1:
         raise DataError(a.gt_dir, "ground-truth files have different point counts")
     errors = nme(np.stack(pred), np.stack(gt), a.norm)
@@ -92,7 +95,8 @@ def _evaluate_wflw(a: argparse.Namespace) -> int:
     if a.pred is not None:
         raise DataError(a.gt_dir, "WFLW lists are scored with --model (predictions are not read from .pts here)")
     images = a.images or a.gt_dir.parent / "WFLW_images"
-    results = evaluate_wflw(a.model, wflw_test_lists(a.gt_dir), images, flip=a.flip, decoder=a.decoder)
+    results = evaluate_wflw(a.model, wflw_test_lists(a.gt_dir), images, flip=a.flip, decoder=a.decoder,
+                            precision=a.precision)
     reports = {name: summary(nme(pred, gt, a.norm), a.norm, a.threshold) for name, (gt, pred) in results.items()}
     if a.plot:
         from ..evaluation.plots import plot_ced

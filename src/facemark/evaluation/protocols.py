@@ -29,22 +29,23 @@ def predict_with_landmark_boxes(model: CropPredictor, samples: list[FaceSample],
 
 
 def evaluate_model(model: str | Path, gt_dir: Path, threads: int | None = None, flip: bool = False,
-                   decoder: str | None = None) -> tuple[list, list]:
+                   decoder: str | None = None, precision: str = "fp32") -> tuple[list, list]:
     """Run ``model`` on a 300W-layout folder with boxes from the ground-truth landmarks.
 
     Returns (ground truths, predictions), each a list of (N, D) arrays in file order.
     """
-    lm = OnnxLandmarkModel(model, threads=threads, flip=flip, decoder=decoder)
+    lm = OnnxLandmarkModel(model, threads=threads, flip=flip, decoder=decoder, precision=precision)
     samples = read_pts_folder(gt_dir, lm.scheme.n_points)
     return [s.landmarks for s in samples], list(predict_with_landmark_boxes(lm, samples))
 
 
 def evaluate_wflw(model: str | Path, lists: dict[str, Path], images: Path, threads: int | None = None,
-                  flip: bool = False, decoder: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                  flip: bool = False, decoder: str | None = None,
+                  precision: str = "fp32") -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Run ``model`` on WFLW's test lists (``io.datasets.wflw_test_lists``), boxes from the ground truth:
     (ground truths, predictions) per list. A model of another scheme is scored on the ground truth converted
     to its points (98 -> 68 keeps the outer eye corners, so the inter-ocular norm is WFLW's)."""
-    lm = OnnxLandmarkModel(model, threads=threads, flip=flip, decoder=decoder)
+    lm = OnnxLandmarkModel(model, threads=threads, flip=flip, decoder=decoder, precision=precision)
     out = {}
     for name, path in lists.items():
         samples = read_wflw(path, images)

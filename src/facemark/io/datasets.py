@@ -319,13 +319,36 @@ def _cofw_arrays(path: Path, split: str) -> tuple[list[np.ndarray], np.ndarray, 
             phis = np.asarray(f[names[1]]).T
             boxes = np.asarray(f[names[2]]).T
     else:
-        mat = need("scipy.io", "datasets", "reading COFW .mat files").loadmat(str(path))
+        need("scipy.io", "datasets", "reading COFW .mat files")
+        mat = _loadmat_isolated(path, names)
         missing = [k for k in names if k not in mat]
         if missing:
             raise DataError(path, f"COFW file lacks {missing} for split {split!r}")
         images = [np.asarray(im) for im in mat[names[0]].reshape(-1)]
         phis, boxes = np.asarray(mat[names[1]]), np.asarray(mat[names[2]])
     return images, np.asarray(phis, dtype=np.float64), np.asarray(boxes, dtype=np.float64)
+
+
+def _loadmat(path: str, names: tuple[str, ...]) -> dict:
+    from scipy.io import loadmat
+
+    return loadmat(path, variable_names=names)
+
+
+def _loadmat_isolated(path: Path, names: tuple[str, ...]) -> dict:
+    """scipy's MATLAB v5 reader crashes the interpreter (SIGSEGV, SIGBUS) on some corrupt files (found by
+    tools/fuzz.py), so it runs in a child process: a crash there is a DataError here."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["scipy.io"])
+    with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        try:
+            return pool.submit(_loadmat, str(path), names).result()
+        except BrokenProcessPool:
+            raise DataError(path, "the MATLAB file reader crashed on this file (corrupt .mat)") from None
 
 
 def _is_hdf5(path: Path) -> bool:
