@@ -46,13 +46,20 @@ def test_every_shipped_model_has_a_bound():
     assert set(available_models()) == set(NME_BOUNDS) and DEFAULT_MODEL in NME_BOUNDS
 
 
-@pytest.mark.parametrize("model,bound", [*NME_BOUNDS.items(),
-                                         *((str(ZOO / f"{n}.onnx"), b) for n, b in ZOO_BOUNDS.items())],
-                         ids=[*NME_BOUNDS, *ZOO_BOUNDS])
-def test_trained_model_nme_on_fixed_subset(ytf_subset, model, bound):
+def _variants(name: str) -> list[str]:
+    """The runtime variants a shipped model has: fp32, and int8 where its card lists one."""
+    return ["fp32"] + (["int8"] if "int8" in json.loads((WEIGHTS_DIR / f"{name}.json").read_text()) else [])
+
+
+@pytest.mark.parametrize("model,bound,precision",
+                         [(n, b, p) for n, b in NME_BOUNDS.items() for p in _variants(n)]
+                         + [(str(ZOO / f"{n}.onnx"), b, "fp32") for n, b in ZOO_BOUNDS.items()],
+                         ids=[f"{n}-{p}" for n in NME_BOUNDS for p in _variants(n)] + list(ZOO_BOUNDS))
+def test_trained_model_nme_on_fixed_subset(ytf_subset, model, bound, precision):
     samples, gt = ytf_subset        # boxes from the GT landmarks
-    errors = nme(predict_with_landmark_boxes(OnnxLandmarkModel(model, threads=2), samples), gt, "iod")
-    assert errors.mean() < bound
+    net = OnnxLandmarkModel(model, threads=2, precision=precision)
+    errors = nme(predict_with_landmark_boxes(net, samples), gt, "iod")
+    assert errors.mean() < bound    # int8 variants are held to their model's bound (they cost ~0.02 points)
     assert np.mean(errors > 0.1) < 0.03
 
 
@@ -67,16 +74,21 @@ def test_subpixel_decoders_beat_argmax_on_trained_heatmaps(ytf_subset):
 
 
 def test_weights_are_checked(tmp_path):
-    for ext in (".onnx", ".json"):
-        shutil.copy(WEIGHTS_DIR / f"pfld68{ext}", tmp_path / f"m{ext}")
-    OnnxLandmarkModel(tmp_path / "m.onnx")
-    blob = bytearray((tmp_path / "m.onnx").read_bytes())
-    blob[-10] ^= 0xFF
-    (tmp_path / "m.onnx").write_bytes(bytes(blob))
-    with pytest.raises(DataError, match="m.onnx: sha256 mismatch"):
-        OnnxLandmarkModel(tmp_path / "m.onnx")
+    for ext in (".onnx", ".json", ".int8.onnx"):
+        shutil.copy(WEIGHTS_DIR / f"pfld68{ext}", tmp_path / f"{'m' if ext != '.int8.onnx' else 'pfld68'}{ext}")
+    OnnxLandmarkModel(tmp_path / "m.onnx", precision="fp32")
+    OnnxLandmarkModel(tmp_path / "m.onnx", precision="int8")          # the card names its int8 file
+    for name, precision in (("m.onnx", "fp32"), ("pfld68.int8.onnx", "int8")):
+        blob = bytearray((tmp_path / name).read_bytes())
+        blob[-10] ^= 0xFF
+        (tmp_path / name).write_bytes(bytes(blob))
+        with pytest.raises(DataError, match=f"{name}: sha256 mismatch"):
+            OnnxLandmarkModel(tmp_path / "m.onnx", precision=precision)
     with pytest.raises(DataError, match="no model named 'nope'"):
         OnnxLandmarkModel("nope")
+    (tmp_path / "pfld68.int8.onnx").unlink()
+    with pytest.raises(DataError, match="pfld68.int8.onnx: int8 model weights .* not found"):
+        OnnxLandmarkModel(tmp_path / "m.onnx", precision="int8")
     (tmp_path / "m.onnx").unlink()
     with pytest.raises(DataError, match="m.onnx: model weights .* not found"):
         OnnxLandmarkModel(tmp_path / "m.onnx")
@@ -151,7 +163,7 @@ def test_old_model_cards_without_a_scheme_name_load(tmp_path):
     for ext in (".onnx", ".json"):
         shutil.copy(WEIGHTS_DIR / f"pfld68_fast{ext}", tmp_path / f"old{ext}")
     card = json.loads((tmp_path / "old.json").read_text())
-    for key in ("scheme", "dim"):
+    for key in ("scheme", "dim", "int8"):           # what cards written before this version lack
         card.pop(key, None)
     (tmp_path / "old.json").write_text(json.dumps(card))
     m = OnnxLandmarkModel(tmp_path / "old.onnx")
@@ -333,7 +345,7 @@ def test_evaluate_cli_wflw_subset_table(tmp_path, data):
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)["subsets"]
     assert list(rep) == ["full", "largepose"] and (rep["full"]["n"], rep["largepose"]["n"]) == (12, 5)
-    ytf = OnnxLandmarkModel("pfld68_fast", threads=2)
+    ytf = OnnxLandmarkModel("pfld68_fast", threads=2, precision="fp32")     # evaluate scores fp32
     samples = read_pts_folder(data / "faces68/test/ytf")[:12]
     direct = nme(predict_with_landmark_boxes(ytf, samples), np.stack([s.landmarks for s in samples]), "iod")
     assert rep["full"]["nme"] == pytest.approx(direct.mean(), abs=1e-6)   # the same faces, the same number

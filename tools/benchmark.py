@@ -2,7 +2,8 @@
 
 Accuracy follows the standard protocol (boxes from the ground-truth landmarks, NME by inter-ocular distance);
 speed is ONNX Runtime on 1 thread, batch 1, median of repeated runs after warm-up (the crop warp and the
-decoding are included, detection is not). Models are shipped names or exported ``.onnx`` files (with their
+decoding are included, detection is not). Every model runs in fp32 here, the reference; ``facemark benchmark``
+measures the int8 variants and other tools beside them. Models are shipped names or exported ``.onnx`` files (with their
 ``.json`` card, e.g. ``runs/NAME/export/NAME.onnx``). ``--decoders`` adds a row per heatmap decoder (the
 decoder ablation); ``--detector`` also runs the haar -> model (-> refine) pipeline on the test images.
 
@@ -46,7 +47,7 @@ def ms_per_face(model: OnnxLandmarkModel, samples, repeats: int = 200) -> float:
 
 def detector_pipeline(model: str, samples, refine: bool) -> dict:
     """NME of detector -> mapped box -> model (-> refine) on faces the detector finds."""
-    lm = Landmarker(model, "haar", refine=refine, threads=1)
+    lm = Landmarker(model, "haar", refine=refine, threads=1, precision="fp32")
     errs, missed = [], 0
     for s in samples:
         faces = lm.detect(s.load_image())
@@ -61,8 +62,8 @@ def detector_pipeline(model: str, samples, refine: bool) -> dict:
 
 def measure(model: str, samples, gt: np.ndarray, decoder: str | None, detector: bool) -> tuple[dict, np.ndarray]:
     """One table row, and the per-face NME it summarises (for the CED plot)."""
-    net = OnnxLandmarkModel(model, threads=1, decoder=decoder)
-    flipped = OnnxLandmarkModel(model, threads=1, flip=True, decoder=decoder)
+    net = OnnxLandmarkModel(model, threads=1, decoder=decoder, precision="fp32")
+    flipped = OnnxLandmarkModel(model, threads=1, flip=True, decoder=decoder, precision="fp32")
     card = net.card.meta
     errors = nme(predict_with_landmark_boxes(net, samples), gt, "iod")
     row = {
