@@ -36,10 +36,13 @@ def predict(model: CropPredictor, images: Sequence[np.ndarray], crops: Sequence[
     through the model at once (default: all).
     """
     step = chunk or max(1, len(crops))
-    for k in range(passes):
-        if k > 0:
-            crops = [crop_from_landmarks(p, model.input_size) for p in pts]
-        parts = [predict_warped(model, np.stack([c.warp(im) for c, im in zip(crops[i:i + step], images[i:i + step])]),
-                                crops[i:i + step]) for i in range(0, len(crops), step)]
-        pts = np.concatenate(parts)
+
+    def once(crops: Sequence[Crop]) -> np.ndarray:
+        return np.concatenate([predict_warped(model, np.stack([c.warp(im) for c, im in
+                                                               zip(crops[i:i + step], images[i:i + step])]),
+                                              crops[i:i + step]) for i in range(0, len(crops), step)])
+
+    pts = once(crops)
+    for _ in range(passes - 1):
+        pts = once([crop_from_landmarks(p, model.input_size) for p in pts])
     return pts
