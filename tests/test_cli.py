@@ -139,3 +139,16 @@ def test_evaluate_detect_on_dlib_examples(data):
     assert rep["format"] == "dlib" and rep["photos"] == 5 and rep["faces"] > 0
     assert 0.8 < rep["recall"] <= 1 and rep["recall_iou30"] >= rep["recall"] and 0 < rep["ap"] <= 1
     assert rep["landmark_faces"] > 0 and rep["landmark_nme"] < 0.15       # against dlib's own 68 points
+
+
+def test_evaluate_pose_on_aflw2000_layout(tmp_path, data):
+    for p in sorted((data / "faces3d/aflw2000").glob("*.pts"))[:25]:
+        for ext in (".pts", ".jpg", ".mat"):
+            shutil.copy(p.with_suffix(ext), tmp_path / p.with_suffix(ext).name)
+    r = _cli("evaluate-pose", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["faces"] + rep["dropped"] == 25 and set(rep["mae"]) == {"yaw", "pitch", "roll", "mean"}
+    assert 0 < rep["mae"]["mean"] < 20 and 0 < rep["nme_2d"]["all"] < 0.15 and "0-30" in rep["nme_3d_xy"]
+    base = json.loads(_cli("evaluate-pose", tmp_path, "--annotations", "--json").stdout)
+    assert base["nme_2d"]["all"] == 0.0 and base["model"] is None

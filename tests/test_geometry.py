@@ -121,3 +121,4 @@ def test_large_face_warp_blurs_only_its_region_with_the_same_pixels():
         ref = cv2.warpAffine(whole, crop.matrix(), (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         assert np.array_equal(crop.warp(img), ref)
     assert not Crop(5000.0, 5000.0, 300.0, 32).warp(img).any()      # a crop off the image is black
+

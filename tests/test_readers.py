@@ -204,3 +204,16 @@ def test_wflw_per_subset_test_lists_without_box_and_flags(fixtures):
     from facemark.io.datasets import wflw_test_lists
 
     assert sorted(wflw_test_lists(fixtures / "annotations")) == ["blur", "full"]
+
+
+def test_aflw2000_pose_in_facemarks_convention(data):
+    from facemark.core.pose import head_pose
+    from facemark.io.datasets import read_aflw2000
+
+    faces = read_aflw2000(data / "faces3d/aflw2000")
+    assert len(faces) == 994
+    f = faces[0]
+    assert f.landmarks.shape == (68, 2) and f.landmarks_3d.shape == (68, 3) and set(f.pose) == {"yaw", "pitch", "roll"}
+    # facemark's yaw (> 0: towards the image's right) agrees in sign with the pose of the annotated points
+    turned = [x for x in faces if 30 < abs(x.pose["yaw"]) < 90][:40]
+    assert np.mean([np.sign(head_pose(x.landmarks, 450, 450)[0]) == np.sign(x.pose["yaw"]) for x in turned]) > 0.9

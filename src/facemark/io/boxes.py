@@ -64,8 +64,8 @@ def _check_box(box: list[float], path: Path, line: int | None) -> list[float]:
 def _xml(path: Path) -> ET.Element:
     try:
         return ET.fromstring(path.read_bytes())
-    except (OSError, ET.ParseError) as e:
-        raise DataError(path, f"cannot parse XML ({e})") from None
+    except (OSError, ET.ParseError, LookupError, ValueError) as e:   # LookupError: an unknown declared encoding
+        raise DataError(path, f"cannot parse XML ({e.__class__.__name__}: {e})") from None
 
 
 def _size_of(image: Path, where: Path, line: int | None = None) -> tuple[int, int]:

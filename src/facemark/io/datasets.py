@@ -424,6 +424,52 @@ def read_aflw_csv(csv_file: str | Path, image_root: str | Path,
     return out
 
 
+# --- head pose (AFLW2000-3D) -----------------------------------------------------------------------------------
+
+@dataclass
+class PoseSample:
+    """A face with its head pose: ``landmarks`` (68, 2), ``landmarks_3d`` (68, 3) and ``pose`` (yaw, pitch,
+    roll in degrees, in facemark's convention: ``facemark.core.pose``)."""
+
+    image: Path
+    landmarks: np.ndarray
+    landmarks_3d: np.ndarray
+    pose: dict[str, float]
+
+
+def read_aflw2000(folder: str | Path, errors: list[DataError] | None = None) -> list[PoseSample]:
+    """AFLW2000-3D's layout: ``NAME.jpg`` + ``NAME.mat`` (the fitted 3D model: ``pt3d_68`` 3 x 68, 1-based
+    pixels with z in the same scale; ``Pose_Para``: pitch, yaw, roll in radians, ...) + ``NAME.pts`` (the 2D
+    re-annotation of the visible outline).
+
+    Angles come in facemark's convention: AFLW2000-3D's yaw and roll have the opposite sign (its yaw > 0 turns
+    the face to the image's left), its pitch the same. 3D points become 0-based in x and y; z is kept as given.
+    """
+    folder = Path(folder)
+    fail, out = _Errors(errors), []
+    for pts_path in list_pts(folder).values():
+        mat_path = pts_path.with_suffix(".mat")
+        try:
+            image = _image_for(pts_path)
+            if image is None or not mat_path.is_file():
+                raise DataError(pts_path, "no image and .mat beside this annotation")
+            mat = need("scipy.io", "datasets", "reading AFLW2000-3D .mat files").loadmat(
+                str(mat_path), variable_names=("pt3d_68", "Pose_Para"))
+            pt3d, pose = np.asarray(mat.get("pt3d_68")), np.asarray(mat.get("Pose_Para"))
+            if pt3d.shape != (3, 68) or pose.size < 3 or not np.isfinite(pt3d).all():
+                raise DataError(mat_path, f"expected pt3d_68 3x68 and Pose_Para 1x7, got {pt3d.shape}, {pose.shape}")
+            pitch, yaw, roll = np.rad2deg(pose.reshape(-1)[:3].astype(np.float64))
+            out.append(PoseSample(image, read_pts(pts_path, 68), pt3d.T.astype(np.float64) - [1.0, 1.0, 0.0],
+                                  {"yaw": float(-yaw), "pitch": float(pitch), "roll": float(-roll)}))
+        except FacemarkError as e:
+            fail(e if isinstance(e, DataError) else DataError(mat_path, str(e)))
+        except Exception as e:  # a corrupt .mat makes scipy raise exceptions of many types
+            fail(DataError(mat_path, f"cannot read .mat ({e.__class__.__name__}: {e})"))
+    if not out and not (errors or []):
+        raise DataError(folder, "no AFLW2000-3D faces (NAME.jpg + NAME.mat + NAME.pts) found")
+    return out
+
+
 # --- dataset specs (training / validation configs) ----------------------------------------------------------
 
 FORMATS: Registry = Registry("dataset format")
