@@ -152,3 +152,14 @@ def test_evaluate_pose_on_aflw2000_layout(tmp_path, data):
     assert 0 < rep["mae"]["mean"] < 20 and 0 < rep["nme_2d"]["all"] < 0.15 and "0-30" in rep["nme_3d_xy"]
     base = json.loads(_cli("evaluate-pose", tmp_path, "--annotations", "--json").stdout)
     assert base["nme_2d"]["all"] == 0.0 and base["model"] is None
+
+
+def test_version_and_face_repr(data):
+    import facemark
+
+    r = _cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"facemark {facemark.__version__}"
+    image = cv2.cvtColor(cv2.imread(str(data / "samples/lenna.png")), cv2.COLOR_BGR2RGB)
+    face = facemark.Landmarker(threads=1).detect(image)[0]
+    text = repr(face)
+    assert text.startswith("Face(box=[") and "68 points" in text and "yaw=" in text and len(text) < 120
