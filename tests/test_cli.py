@@ -54,6 +54,10 @@ def test_exit_statuses(tmp_path, inputs, data):
     assert _cli("detect", inputs / "bad.jpg", inputs / "x.png", "--quiet").returncode == 3
     bad = _cli("detect", inputs / "x.png", "--detector", "foo")
     assert bad.returncode == 2 and "invalid choice: 'foo'" in bad.stderr and "Traceback" not in bad.stderr
+    clip = _cli("detect", inputs / "clip.avi", "--draw", tmp_path / "v.png")
+    assert clip.returncode == 2 and "a video is drawn as a video" in clip.stderr and not (tmp_path / "v.png").exists()
+    video = _cli("detect", inputs / "clip.avi", "--draw", tmp_path / "v.mp4", "--quiet")
+    assert video.returncode == 0 and cv2.VideoCapture(str(tmp_path / "v.mp4")).get(cv2.CAP_PROP_FRAME_COUNT) == 3
     same = _cli("detect", inputs / "x.png", inputs / "sub" / "x.png", "--draw", tmp_path / "d")
     assert same.returncode == 2 and "same output name" in same.stderr and not (tmp_path / "d").exists()
 

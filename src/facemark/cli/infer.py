@@ -104,8 +104,10 @@ def _detect(a: argparse.Namespace) -> int:
         raise DataError(a.inputs[0], "no images or videos found")
     lm = _landmarker(a)
     records = Records(a.out, a.resume) if a.out else None
-    single = len(files) == 1 and a.draw is not None and a.draw.suffix.lower() in (".png", ".jpg", ".jpeg", ".mp4",
-                                                                                   ".avi")
+    single = len(files) == 1 and a.draw is not None and a.draw.suffix != ""
+    if single and is_video(files[0][0]) != (a.draw.suffix.lower() in (".mp4", ".avi")):
+        raise FacemarkError(f"--draw {a.draw}: a video is drawn as a video (.mp4, .avi) and an image as an image "
+                            "(.png, .jpg); or name a folder")
     status, videos = _Status(), {}
     emit = records.write if records else (lambda r: print(json.dumps(r), flush=True)) if a.json else None
     bar = _progress(len(files), a.quiet, "file")
