@@ -42,7 +42,7 @@ def main() -> int:
     preds = []
     for model in a.models:
         for flip in (False, True):
-            pred = predict_with_landmark_boxes(OnnxLandmarkModel(model, threads=1, flip=flip), samples)
+            pred = predict_with_landmark_boxes(OnnxLandmarkModel(model, threads=1, flip=flip, precision="fp32"), samples)
             report(f"{model}{' --flip' if flip else ''}", pred, gt)
             preds.append(pred)
     report(f"mean of the {len(preds)} predictions", np.mean(preds, axis=0), gt)

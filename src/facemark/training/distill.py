@@ -19,7 +19,8 @@ class Teacher:
     the teacher models (each run at its own input size)."""
 
     def __init__(self, models: list[str], flip: bool, scheme: str, where: str) -> None:
-        self.models = [OnnxLandmarkModel(m, threads=1, flip=flip) for m in models]
+        # fp32 everywhere: int8 runs only on some CPUs, and a run's targets must not depend on the machine
+        self.models = [OnnxLandmarkModel(m, threads=1, flip=flip, precision="fp32") for m in models]
         for name, m in zip(models, self.models):
             if m.scheme.name != scheme:
                 raise DataError(where, f"distill.teachers: {name} predicts {m.scheme.name}, the student {scheme}")
