@@ -24,7 +24,7 @@ from ..inference.predictor import predict
 from ..inference.runtime import OnnxLandmarkModel, cpu_has_int8_dot
 from ..io.datasets import FaceSample
 from .metrics import normaliser, summary
-from .others import MESH_TO_IBUG, OTHERS, match
+from .others import MESH_TO_IBUG, OTHERS, nearest_face
 from .protocols import predict_with_landmark_boxes
 
 SHARED = tuple(sorted(MESH_TO_IBUG))
@@ -59,7 +59,7 @@ def machine() -> str:
 
 def _detector_pass(find: Callable[[np.ndarray], list[np.ndarray]], samples: list[FaceSample], gt: np.ndarray,
                    points: tuple[int, ...]) -> dict:
-    found = [match(find(s.load_image()), g, points) for s, g in zip(samples, gt)]
+    found = [nearest_face(find(s.load_image()), g, points) for s, g in zip(samples, gt)]
     hit = [k for k, f in enumerate(found) if f is not None]
     e = errors_on([found[k] for k in hit], gt[hit], points)
     return {"found": len(hit), "of": len(samples), "nme": float(e.mean()) if len(e) else None}

@@ -86,7 +86,7 @@ class MediaPipeMesh:
 OTHERS = {"dlib": DlibLandmarks, "mediapipe": MediaPipeMesh}
 
 
-def match(found: list[np.ndarray], gt: np.ndarray, points: tuple[int, ...]) -> np.ndarray | None:
+def nearest_face(found: list[np.ndarray], gt: np.ndarray, points: tuple[int, ...]) -> np.ndarray | None:
     """The found face whose points' centre lies inside the ground truth's landmark box, nearest its centre."""
     box = landmark_box(gt)
     centre = gt[list(points)].mean(0)
