@@ -1,10 +1,12 @@
 """How the refine step should frame a face: one pass on the detector's box, a second pass of the model on
 the first pass's landmarks, or a first pass of a fast model (the framer) and then the model.
 
-On faces68/test/ytf, for each face the Haar detection nearest its landmarks, mapped by Haar's box map; NME
-(inter-ocular) and failure rate of each way, for each main model. docs/benchmarks.md quotes its output.
+For each face of a 300W-layout folder (default faces68/test/ytf; faces3d/aflw2000, which no model trained or
+was chosen on, is the check that decided the default framer), the Haar detection nearest its landmarks, mapped
+by Haar's box map; NME (inter-ocular) and failure rate of each way, for each main model. docs/benchmarks.md
+quotes its output.
 
-    python tools/framing.py [--models hrnet68 hrnet68_w16] [--framers pfld68_fast pfld68]
+    python tools/framing.py [--folder faces3d/aflw2000] [--models hrnet68 hrnet68_w16] [--framers pfld68_fast pfld68]
 """
 from __future__ import annotations
 
@@ -29,11 +31,12 @@ def main() -> int:
     ap.add_argument("--models", nargs="+", default=["hrnet68", "hrnet68_w16"])
     ap.add_argument("--framers", nargs="+", default=["pfld68_fast", "pfld68"])
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--folder", default="faces68/test/ytf", help="annotated faces under --data")
     a = ap.parse_args()
     det = build_detector("haar")
     nets = {m: OnnxLandmarkModel(m, threads=2, precision="fp32") for m in dict.fromkeys(a.models + a.framers)}
     errors: dict[str, list[float]] = {}
-    for s in read_pts_folder(a.data / "faces68/test/ytf"):
+    for s in read_pts_folder(a.data / a.folder, 68):
         image = s.load_image()
         boxes, _ = det.detect(image)
         if not len(boxes):
