@@ -7,7 +7,7 @@ import yaml
 
 from facemark.core.codecs import build_codec
 from facemark.core.errors import DataError
-from facemark.training.config import config_from_dict, load_config
+from facemark.training.config import config_from_dict, config_kind, load_config
 from facemark.training.models import build_model
 from facemark.training.tasks import build_task
 
@@ -16,6 +16,13 @@ CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("[!_]*.yaml"))
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_every_config_builds(path):
+    if config_kind(path) == "detector":
+        from facemark.training.detect_train import load_detector_config
+        from facemark.training.models.detector import FaceDetector
+
+        det = load_detector_config(path)
+        assert det.name == path.stem and FaceDetector(**det.model)
+        return
     cfg = load_config(path)
     assert cfg.name == path.stem
     codec = build_codec(cfg.codec, cfg.input_size, cfg.spec.n_points, cfg.dim)

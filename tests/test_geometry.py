@@ -5,17 +5,17 @@ import pytest
 from facemark.core.align import align_face, template, umeyama
 from facemark.core.codecs import RegressionCodec
 from facemark.core.crop import Crop, crop_from_landmarks, landmark_box
-from facemark.core.pose import (TEMPLATE_3D, TEMPLATE_INDICES_68, euler_from_rotation, head_pose, project_template,
-                           rotation_from_euler, solve_pose)
+from facemark.core.pose import (euler_from_rotation, fit_landmarks, head_pose, head_poses, lift_3d, project_model,
+                                rotation_from_euler)
+from facemark.core.shape3d import shape_model
 from facemark.io.datasets import read_pts_folder
 
 
 @pytest.mark.parametrize("angles", [(0, 0, 0), (35, 0, 0), (-35, 0, 0), (0, 20, 0), (0, -20, 0), (0, 0, 30),
-                                    (25, -15, 10), (-50, 10, -20)])
+                                    (25, -15, 10), (-50, 10, -20), (80, 0, 0)])
 def test_known_rotation_comes_back(angles):
-    pts = project_template(*angles, 640, 480)
-    r, _ = solve_pose(pts, 640, 480)
-    assert np.allclose(euler_from_rotation(r), angles, atol=0.05)
+    pts = project_model(*angles, scale=80.0, centre=(320.0, 240.0))
+    assert np.allclose(head_pose(pts), angles, atol=0.5)
 
 
 def test_euler_round_trip():
@@ -25,35 +25,54 @@ def test_euler_round_trip():
 
 
 def test_pose_signs_match_the_documented_axes():
-    front = project_template(0, 0, 0, 400, 400)
-    nose = TEMPLATE_INDICES_68.index(31)      # a nostril, in front of the face plane
-    chin = TEMPLATE_INDICES_68.index(8)
-    eye_l, eye_r = TEMPLATE_INDICES_68.index(36), TEMPLATE_INDICES_68.index(45)
+    front = project_model(0, 0, 0)
+    nose, chin, eye_l, eye_r = 30, 8, 36, 45   # nose tip (in front of the face plane), chin, outer eye corners
+    assert front[nose, 2] < front[eye_l, 2] - 0.1      # z grows away from the camera
     # yaw > 0: the face turns towards the image's right, so the nose moves right
-    assert project_template(30, 0, 0, 400, 400)[nose, 0] > front[nose, 0] + 5
+    assert project_model(30, 0, 0)[nose, 0] > front[nose, 0] + 5
     # pitch > 0: the face tilts up, so the chin moves up (smaller y)
-    assert project_template(0, 20, 0, 400, 400)[chin, 1] < front[chin, 1] - 5
+    assert project_model(0, 20, 0)[chin, 1] < front[chin, 1] - 5
     # roll > 0: counter-clockwise in the image, so the image-right eye rises above the image-left one
-    rolled = project_template(0, 0, 20, 400, 400)
+    rolled = project_model(0, 0, 20)
     assert rolled[eye_r, 1] < rolled[eye_l, 1] - 5
 
 
-def test_template_is_mirror_symmetric():
-    pts = dict(zip(TEMPLATE_INDICES_68, TEMPLATE_3D))
-    for a, b in [(17, 26), (21, 22), (36, 45), (39, 42), (31, 35), (48, 54)]:
-        assert np.allclose(pts[a] * [-1, 1, 1], pts[b])
+def test_shape_model_is_mirror_symmetric_and_unit_sized():
+    from facemark.core.schemes import IBUG68
+    mean = shape_model().mean
+    assert np.sqrt((mean ** 2).sum(axis=1).mean()) == pytest.approx(1.0, abs=1e-3)
+    mirrored = mean[list(IBUG68.flip)] * [-1, 1, 1]
+    assert np.abs(mirrored - mean).max() < 0.03
 
 
-def test_rotating_a_real_shape_in_plane_changes_roll_only(data):
-    # a rotation of the image about the principal point (its centre) is a rotation about the optical axis
+def test_rotating_the_image_rotates_the_face_about_the_optical_axis(data):
+    # Euler angles in AFLW2000-3D's composition (roll innermost) all change when a turned face rotates in the
+    # image plane; the rotation itself gains exactly the in-plane turn
     s = read_pts_folder(data / "faces68/test/ytf")[0].landmarks
-    base = np.array(head_pose(s, 300, 300))
     c = np.array([150.0, 150.0])
     a = np.deg2rad(-15)                       # counter-clockwise on screen (y down)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    turned = np.array(head_pose((s - c) @ rot.T + c, 300, 300))
-    assert turned[2] - base[2] == pytest.approx(15, abs=1.5)
-    assert np.allclose(turned[:2], base[:2], atol=3)
+    base, turned = fit_landmarks(np.stack([s, (s - c) @ rot.T + c])).rotation
+    diff = rotation_from_euler(0, 0, 15) @ base @ turned.T
+    assert np.degrees(np.arccos(np.clip((np.trace(diff) - 1) / 2, -1, 1))) < 1.0
+    front = project_model(0, 0, 0)[:, :2]     # a frontal face: roll alone
+    assert np.allclose(head_pose(front @ rot.T), (0, 0, 15), atol=0.5)
+
+
+def test_pose_does_not_depend_on_where_the_face_is_or_its_size(data):
+    s = read_pts_folder(data / "faces68/test/ytf")[0].landmarks
+    base = np.array(head_pose(s))
+    for shift, scale in [((900.0, 0.0), 1.0), ((-100.0, 700.0), 1.0), ((0.0, 0.0), 3.0)]:
+        assert np.allclose(head_pose(s * scale + shift), base, atol=1e-6)
+
+
+def test_fit_gives_depth_that_turns_with_the_face():
+    pts = project_model(40, 0, 0, scale=100.0)
+    lifted = lift_3d(pts[:, :2])
+    assert np.allclose(lifted[:, :2], pts[:, :2])
+    assert np.abs(lifted[:, 2] - pts[:, 2]).mean() < 2.0     # pixels, on a face of radius 100
+    # a batch fits each face on its own
+    assert np.allclose(head_poses(np.stack([pts, project_model(-20, 5, 0)])), [[40, 0, 0], [-20, 5, 0]], atol=0.5)
 
 
 def test_crop_maps_points_and_pixels_consistently():

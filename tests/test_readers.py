@@ -216,4 +216,8 @@ def test_aflw2000_pose_in_facemarks_convention(data):
     assert f.landmarks.shape == (68, 2) and f.landmarks_3d.shape == (68, 3) and set(f.pose) == {"yaw", "pitch", "roll"}
     # facemark's yaw (> 0: towards the image's right) agrees in sign with the pose of the annotated points
     turned = [x for x in faces if 30 < abs(x.pose["yaw"]) < 90][:40]
-    assert np.mean([np.sign(head_pose(x.landmarks, 450, 450)[0]) == np.sign(x.pose["yaw"]) for x in turned]) > 0.9
+    assert np.mean([np.sign(head_pose(x.landmarks)[0]) == np.sign(x.pose["yaw"]) for x in turned]) > 0.9
+    # z: away from the camera, 0 at the points' mean, so a frontal face's nose tip has the smallest z
+    front = [x for x in faces if max(abs(v) for v in x.pose.values()) < 10][0]
+    assert abs(front.landmarks_3d[:, 2].mean()) < 1e-9 and np.argmin(front.landmarks_3d[:, 2]) in (30, 33)
+    assert f.expression is not None and f.expression.shape == (29,)

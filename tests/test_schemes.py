@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from facemark.io.datasets import read_pts_folder
-from facemark.core.pose import TEMPLATE_INDICES_68
 from facemark.core.schemes import IBUG68, SCHEMES, WFLW98_TO_68, convert, scheme, scheme_for_points
 
 
@@ -42,10 +41,10 @@ def test_unknown_point_count_is_a_clear_error():
         scheme_for_points(7)
 
 
-def test_pose_points_are_the_same_face_points_in_every_scheme_that_has_them():
-    assert IBUG68.pose_points == TEMPLATE_INDICES_68
-    wflw = scheme("wflw98")
-    assert [WFLW98_TO_68.index(i) for i in wflw.pose_points] == list(TEMPLATE_INDICES_68)
+def test_shape_points_are_the_same_face_points_in_every_scheme_that_has_them():
+    assert IBUG68.shape_points == tuple(range(68))
+    assert scheme("wflw98").shape_points == WFLW98_TO_68
+    assert not scheme("cofw29").shape_points and not scheme("five").shape_points
 
 
 def test_flip_maps_left_to_right_on_real_shapes(shapes68):

@@ -33,3 +33,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:   # the reader went away (`facemark ... | head`): stop quietly, as Unix tools do
+        sys.stderr.close()
+        return 141

@@ -20,6 +20,8 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", type=Path, help="WIDER / FDDB: the folder their image paths are relative to")
     p.add_argument("--detector", default="haar", choices=DETECTORS.names(), help="detector (default haar)")
     p.add_argument("--min-face", type=float, default=20.0, help="faces smaller than this (pixels) are not scored")
+    p.add_argument("--part", default="", help="K/N: only the photos at positions K mod N in file-name order "
+                                              "(-K/N: all others), e.g. a held-out part")
     p.add_argument("--model", default=DEFAULT_MODEL, help="landmark model for the NME of found faces")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -56,6 +58,11 @@ def _evaluate_detect(a: argparse.Namespace) -> int:
                "wider": lambda: boxes.read_wider(a.annotations, images),
                "fddb": lambda: boxes.read_fddb(a.annotations, images)}
     photos = readers[fmt]()
+    if a.part:
+        try:
+            photos = boxes.select_part(photos, a.part)
+        except ValueError:
+            raise DataError(a.annotations, f"--part {a.part!r}: expected K/N or -K/N") from None
     if not photos:
         raise DataError(a.annotations, "no annotated photos")
     lm = Landmarker(a.model, a.detector, threads=1) if any(p.landmarks is not None for p in photos) else None

@@ -138,4 +138,6 @@ def _evaluate_pose(a: argparse.Namespace) -> int:
         r = rep[key]
         bins = "  ".join(f"{k} {v * 100:.2f}%" for k, v in r.items() if "-" in k)
         print(f"  NME/box vs {label}: all {r['all'] * 100:.2f}%  {bins}  balanced {r['balanced'] * 100:.2f}%")
+    if "nme_3d" in rep:
+        print(f"  3D NME/box vs the 3D fit: {rep['nme_3d']['all'] * 100:.2f}%")
     return 0

@@ -26,13 +26,17 @@ def _landmarker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flip", action="store_true", help="average each face with its mirror (2x model cost)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (int8 where the model has it and the CPU runs it fast), fp32 or int8")
+    p.add_argument("--min-score", type=float, default=0.0,
+                   help="drop detections scoring below this (scores are in [0, 1] for facemark, yunet, mediapipe)")
+    p.add_argument("--min-face", type=float, default=0.0, help="drop faces smaller than this many pixels")
 
 
 def _landmarker(a: argparse.Namespace):
     from ..inference.landmarker import Landmarker
 
     return Landmarker(a.model, a.detector, refine=not a.no_refine, threads=a.threads, flip=a.flip,
-                      precision=a.precision, framer=None if a.framer == "self" else a.framer)
+                      precision=a.precision, framer=None if a.framer == "self" else a.framer,
+                      min_score=a.min_score, min_face=a.min_face)
 
 
 def _detect_args(p: argparse.ArgumentParser) -> None:

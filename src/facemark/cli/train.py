@@ -21,7 +21,19 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 @command("train", _train_args)
 def _train(a: argparse.Namespace) -> int:
     """Train a model from a config; resumable with --resume."""
-    from ..training.config import load_config
+    from ..training.config import config_kind, load_config
+    from ..training.detect_train import load_detector_config
+
+    if config_kind(a.config) == "detector":
+        from ..training.detect_train import train_detector
+
+        det = load_detector_config(a.config)
+        if a.data_root:
+            det.data_root = a.data_root
+        if a.epochs:
+            det.epochs = a.epochs
+        train_detector(det, a.out or Path("runs") / det.name, resume=a.resume)
+        return 0
     from ..training.trainer import train
 
     cfg = load_config(a.config)

@@ -89,12 +89,27 @@ def landmark_box(pts: np.ndarray) -> np.ndarray:
     return np.concatenate([pts.min(axis=0), pts.max(axis=0)])
 
 
-def crop_from_box(box: np.ndarray, size: int, scale: float = CROP_SCALE) -> Crop:
-    """The square crop around a landmark-style box: its centre, side = longer edge x ``scale``."""
+def crop_from_box(box: np.ndarray, size: int, scale: float = CROP_SCALE, angle: float = 0.0) -> Crop:
+    """The square crop around a landmark-style box: its centre, side = longer edge x ``scale``, turned by
+    ``angle`` degrees (``Crop.angle``)."""
     x1, y1, x2, y2 = (float(v) for v in box)
-    return Crop((x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1, 1.0) * scale, size)
+    return Crop((x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1, 1.0) * scale, size, float(angle))
 
 
-def crop_from_landmarks(pts: np.ndarray, size: int, scale: float = CROP_SCALE) -> Crop:
-    """The crop the models are trained on: the (N, D) landmarks' box, squared and enlarged by ``scale``."""
-    return crop_from_box(landmark_box(pts), size, scale)
+def crop_from_landmarks(pts: np.ndarray, size: int, scale: float = CROP_SCALE, angle: float = 0.0) -> Crop:
+    """The crop the models are trained on: the (N, D) landmarks' box, squared and enlarged by ``scale``; with
+    ``angle``, the box is taken in the frame turned by it and the crop turned with it (an upright face)."""
+    if not angle:
+        return crop_from_box(landmark_box(pts), size, scale)
+    a = np.deg2rad(angle)
+    r = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])   # image -> upright frame (Crop.matrix's)
+    x1, y1, x2, y2 = landmark_box(np.asarray(pts, dtype=np.float64)[:, :2] @ r.T)
+    centre = r.T @ np.array([(x1 + x2) / 2, (y1 + y2) / 2])
+    return Crop(float(centre[0]), float(centre[1]), max(x2 - x1, y2 - y1, 1.0) * scale, size, float(angle))
+
+
+def roll_angle(five: np.ndarray) -> float:
+    """The crop angle (degrees, ``Crop.angle``) that turns a face upright, from its 5 points (the eyes as the
+    viewer sees them when the face is upright: left, right)."""
+    e = np.asarray(five, dtype=np.float64)[1, :2] - np.asarray(five, dtype=np.float64)[0, :2]
+    return float(np.degrees(np.arctan2(e[1], e[0])))

@@ -26,8 +26,8 @@ class Scheme:
     ``flip`` is the permutation to apply after mirroring x: ``mirrored[flip]`` puts every point back under
     its own index. ``outer_eyes`` are the two outer eye corners (inter-ocular NME); ``pupils`` lists, per eye,
     the points whose mean is the pupil (inter-pupil NME). ``regions`` are coarse groups for error reports.
-    ``pose_points`` are this scheme's indices of the 14 points of the head-pose template, in the order of
-    ``facemark.core.pose.TEMPLATE_INDICES_68`` (empty: no head pose). ``mouth_gap`` pairs upper and lower
+    ``shape_points`` are this scheme's indices of the 68 points of the 3D shape model, in iBUG-68 order
+    (``facemark.core.shape3d``; empty: no head pose). ``mouth_gap`` pairs upper and lower
     inner-lip points (empty: the mouth-open class is not derived). ``to`` maps a target scheme's name to, per
     target point, the points of this scheme whose mean it is.
     """
@@ -39,7 +39,7 @@ class Scheme:
     outer_eyes: tuple[int, int]
     pupils: tuple[Indices, Indices]
     regions: dict[str, Indices] = field(default_factory=dict)
-    pose_points: Indices = ()
+    shape_points: Indices = ()
     mouth_gap: tuple[Indices, Indices] = ((), ())
     to: dict[str, tuple[Indices, ...]] = field(default_factory=dict)
 
@@ -120,9 +120,6 @@ def _single(indices: Indices) -> tuple[Indices, ...]:
     return tuple((i,) for i in indices)
 
 
-# iBUG-68 indices of the head-pose template points (facemark.core.pose.TEMPLATE_INDICES_68, in that order).
-POSE_68: Indices = (8, 17, 21, 22, 26, 31, 35, 36, 39, 42, 45, 48, 54, 57)
-
 IBUG68 = register(Scheme(
     name="ibug68",
     n_points=68,
@@ -140,7 +137,7 @@ IBUG68 = register(Scheme(
     outer_eyes=(36, 45),
     pupils=(_r(36, 42), _r(42, 48)),
     regions={"jaw": _r(0, 17), "brows": _r(17, 27), "nose": _r(27, 36), "eyes": _r(36, 48), "mouth": _r(48, 68)},
-    pose_points=POSE_68,
+    shape_points=_r(0, 68),
     mouth_gap=((61, 62, 63), (67, 66, 65)),
     to={"five": (_r(36, 42), _r(42, 48), (30,), (48,), (54,))},
 ))
@@ -170,7 +167,7 @@ WFLW98 = register(Scheme(
     pupils=((96,), (97,)),
     regions={"jaw": _r(0, 33), "brows": _r(33, 51), "nose": _r(51, 60), "eyes": _r(60, 76) + (96, 97),
              "mouth": _r(76, 96)},
-    pose_points=tuple(WFLW98_TO_68[i] for i in POSE_68),
+    shape_points=WFLW98_TO_68,
     mouth_gap=((89, 90, 91), (95, 94, 93)),
     to={"ibug68": _single(WFLW98_TO_68), "five": ((96,), (97,), (54,), (76,), (82,))},
 ))

@@ -61,9 +61,22 @@ def average_precision(scores: np.ndarray, hits: np.ndarray, n_faces: int) -> flo
     return float(np.sum(np.diff(recall) * precision[1:]))
 
 
+def rotate_photo(image: np.ndarray, photo: PhotoBoxes, quarters: int) -> tuple[np.ndarray, PhotoBoxes]:
+    """The photo turned counter-clockwise by ``quarters`` quarter turns, with its boxes and landmarks."""
+    boxes, lms = photo.boxes.copy(), None if photo.landmarks is None else photo.landmarks.copy()
+    for _ in range(quarters % 4):
+        w = image.shape[1]
+        image = np.rot90(image)
+        boxes = np.column_stack([boxes[:, 1], w - boxes[:, 2], boxes[:, 3], w - boxes[:, 0]])
+        if lms is not None:
+            lms = np.stack([lms[..., 1], w - 1 - lms[..., 0]], axis=-1)
+    return np.ascontiguousarray(image), PhotoBoxes(photo.image, boxes, photo.ignore, lms)
+
+
 def evaluate_detector(detector: Detector, photos: list[PhotoBoxes], min_face: float = 20.0,
-                      landmarker: Landmarker | None = None, scenes: bool = False) -> dict:
-    """The report of one detector on annotated photos (see the module docstring)."""
+                      landmarker: Landmarker | None = None, scenes: bool = False, quarters: int = 0) -> dict:
+    """The report of one detector on annotated photos (see the module docstring), turned counter-clockwise
+    by ``quarters`` quarter turns (faces lying on their side, or upside down)."""
     import cv2
 
     threads = cv2.getNumThreads()
@@ -71,7 +84,7 @@ def evaluate_detector(detector: Detector, photos: list[PhotoBoxes], min_face: fl
     scores, hits, found50, found30, times, false, n_faces, errors = [], [], 0, 0, [], 0, 0, []
     try:
         for photo in photos:
-            image = read_image(photo.image)
+            image, photo = rotate_photo(read_image(photo.image), photo, quarters)
             t = time.perf_counter()
             boxes, conf = detector.detect(image)
             times.append(time.perf_counter() - t)

@@ -46,9 +46,10 @@ def normaliser(gt: np.ndarray, norm: str, boxes: np.ndarray | None = None,
 
 def nme(pred: np.ndarray, gt: np.ndarray, norm: str, boxes: np.ndarray | None = None,
         scheme: str | None = None) -> np.ndarray:
-    """Per-face NME (M,) of (M, N, D) or (N, D) predictions; ``norm`` is required: one of NORMS."""
-    pred = np.asarray(pred, dtype=np.float64)
-    gt = np.asarray(gt, dtype=np.float64)
+    """Per-face NME (M,) of (M, N, D) or (N, D) predictions; ``norm`` is required: one of NORMS. An image-plane
+    metric: x and y are compared, a z of either side is left out."""
+    pred = np.asarray(pred, dtype=np.float64)[..., :2]
+    gt = np.asarray(gt, dtype=np.float64)[..., :2]
     for name, a in (("pred", pred), ("gt", gt)):
         if not np.isfinite(a).all():
             raise ArgumentError(name, "points contain NaN or infinity")

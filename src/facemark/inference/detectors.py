@@ -18,6 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..core.crop import to_input
+from ..core.detection import cells, decode
 from ..core.errors import FacemarkError
 from ..core.registry import Registry
 
@@ -160,6 +162,57 @@ class MediaPipeDetector(Detector):
         return np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(scores, dtype=np.float64)
 
 
+DETECTOR_WEIGHTS = Path(__file__).parents[1] / "weights" / "detectors"
+
+
+@register
+class FacemarkDetector(Detector):
+    """facemark's own single-shot detector (trained here: ``configs/detector.yaml``, docs/detection.md): faces
+    at any in-plane angle, a score in [0, 1] (the sigmoid of the face logit), 5 points per face
+    (``detect_points``). The photo is scaled so its longer side is at most ``max_side`` (small faces in large
+    photos: raise it) and padded to a multiple of 32.
+    """
+
+    name = "facemark"
+
+    def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 640,
+                 min_score: float = 0.5, nms_iou: float = 0.4) -> None:
+        import onnxruntime as ort
+
+        path = Path(weights) if weights else DETECTOR_WEIGHTS / "facemark_det.onnx"
+        card = path.with_suffix(".json")
+        if not path.is_file() or not card.is_file():
+            raise FacemarkError(f"{path}: detector weights (.onnx and its .json card) not found")
+        self.card = json.loads(card.read_text())
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.max_side, self.min_score, self.nms_iou = max_side, min_score, nms_iou
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """The network on a (1, 3, H, W) input: (cells, 15)."""
+        return self.session.run(None, {self.session.get_inputs()[0].name: x})[0][0]
+
+    def detect_points(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Faces in an RGB uint8 image: boxes (K, 4), scores (K,), 5 points (K, 5, 2) (eye centres as the
+        viewer sees them left then right, nose tip, mouth corners), in its pixels, best first."""
+        scale = min(1.0, self.max_side / max(image.shape[:2]))
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
+        h, w = small.shape[:2]
+        ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
+        padded = np.full((ph, pw, 3), 114, np.uint8)
+        padded[:h, :w] = small
+        out = self._run(to_input(padded[None]))
+        boxes, scores, points = decode(out, cells(ph, pw), self.min_score, self.nms_iou)
+        return boxes / scale, scores, points / scale
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        boxes, scores, _ = self.detect_points(image)
+        return boxes, scores
+
+
 def build_detector(name: str, **kwargs) -> Detector:
     return DETECTORS.build(name, **kwargs)
 
@@ -175,12 +228,17 @@ def box_map(detector: str) -> dict[str, float]:
     return dict(_box_maps().get(detector, {}).get("map", {"dx": 0.0, "dy": 0.0, "scale": 1.0}))
 
 
-def to_landmark_boxes(boxes: np.ndarray, mapping: dict[str, float]) -> np.ndarray:
-    """Apply a box map: detector boxes (K, 4) -> square landmark-style boxes (K, 4)."""
+def to_landmark_boxes(boxes: np.ndarray, mapping: dict[str, float], angles: np.ndarray | None = None) -> np.ndarray:
+    """Apply a box map: detector boxes (K, 4) -> square landmark-style boxes (K, 4). ``angles`` (K,) (degrees,
+    ``Crop.angle``) turn each face's centre shift with the face (a face lying on its side shifts sideways)."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    cx = (boxes[:, 0] + boxes[:, 2]) / 2 + mapping["dx"] * w
-    cy = (boxes[:, 1] + boxes[:, 3]) / 2 + mapping["dy"] * h
+    dx, dy = mapping["dx"] * w, mapping["dy"] * h
+    if angles is not None:
+        a = np.deg2rad(angles)
+        dx, dy = dx * np.cos(a) - dy * np.sin(a), dx * np.sin(a) + dy * np.cos(a)
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2 + dx
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2 + dy
     half = mapping["scale"] * np.sqrt(w * h) / 2
     return np.stack([cx - half, cy - half, cx + half, cy + half], axis=1)
 

@@ -1,10 +1,14 @@
-"""Visualisation: boxes, landmarks (their x, y) and head pose drawn on a copy of an RGB image."""
+"""Visualisation: boxes, landmarks (their x, y) and head pose (angles and axes) drawn on a copy of an RGB image."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
+from ..core.pose import rotation_from_euler
 from .landmarker import Face
+
+# the face's axes as drawn: its right (the viewer's), up, and out of the face towards the viewer; RGB colours
+AXES = ((np.array([1.0, 0, 0]), (255, 0, 0)), (np.array([0, -1.0, 0]), (0, 255, 0)), (np.array([0, 0, -1.0]), (0, 0, 255)))
 
 
 def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
@@ -20,7 +24,19 @@ def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
         for x, y in f.five:
             cv2.circle(out, (int(round(x)), int(round(y))), radius + 1, (255, 0, 0), -1, cv2.LINE_AA)
         if f.pose:
+            _axes(out, f, thick)
             text = "yaw {yaw:+.0f} pitch {pitch:+.0f} roll {roll:+.0f}".format(**f.pose)
             cv2.putText(out, text, (x1, max(12, y1 - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, (255, 255, 0),
                         thick, cv2.LINE_AA)
     return out
+
+
+def _axes(out: np.ndarray, f: Face, thick: int) -> None:
+    """The head pose as three axes from the middle of the face (orthographic, like the pose fit)."""
+    r = rotation_from_euler(f.pose["yaw"], f.pose["pitch"], f.pose["roll"])
+    origin = f.landmarks[:, :2].mean(axis=0)
+    length = 0.4 * np.sqrt(np.prod(np.ptp(f.landmarks[:, :2], axis=0)))
+    for axis, colour in AXES:
+        tip = origin + length * (r @ axis)[:2]
+        cv2.arrowedLine(out, tuple(int(round(v)) for v in origin), tuple(int(round(v)) for v in tip), colour,
+                        thick, cv2.LINE_AA, tipLength=0.15)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.crop import crop_from_box, crop_from_landmarks
+from ..core.crop import crop_from_box, crop_from_landmarks, roll_angle
 from ..core.errors import ArgumentError, FacemarkError
 from ..core.points import check_boxes, xy
-from ..core.pose import head_pose
+from ..core.pose import head_poses
 from ..io.images import to_rgb8
 from .detectors import DETECTORS, Detector, box_map, build_detector, to_landmark_boxes
 from .predictor import predict
@@ -24,13 +24,17 @@ DEFAULT_FRAMER = "pfld68_fast"   # the first pass of the refine step
 
 @dataclass
 class Face:
-    """One face: detector box and score, landmarks (N, D), the 5 derived points (5, 2), head pose in degrees."""
+    """One face: detector box and score, landmarks (N, 2), the 5 derived points (5, 2), head pose in degrees
+    (``facemark.core.pose``: yaw, pitch, roll from the 3D shape-model fit) and, from a model that predicts
+    depth, ``landmarks_3d`` (N, 3): x, y as ``landmarks``, z in pixels away from the camera, 0 at the points'
+    mean (else None)."""
 
     box: np.ndarray
     score: float
     landmarks: np.ndarray
     five: np.ndarray
     pose: dict[str, float] = field(default_factory=dict)
+    landmarks_3d: np.ndarray | None = None
 
     def __repr__(self) -> str:
         pose = " ".join(f"{k}={v:+.1f}" for k, v in self.pose.items())
@@ -38,10 +42,14 @@ class Face:
         return f"Face(box=[{box}], score={self.score:.2f}, {len(self.landmarks)} points{', ' + pose if pose else ''})"
 
     def to_dict(self) -> dict:
-        """JSON-ready: box [x1, y1, x2, y2], score, landmarks [[x, y(, z)], ...], five, pose {yaw, pitch, roll}."""
+        """JSON-ready: box [x1, y1, x2, y2], score, landmarks [[x, y], ...], five, pose {yaw, pitch, roll}, and
+        landmarks_3d [[x, y, z], ...] where the model predicts depth."""
         r = lambda a: np.round(np.asarray(a, dtype=np.float64), 2).tolist()  # noqa: E731
-        return {"box": r(self.box), "score": round(float(self.score), 4), "landmarks": r(self.landmarks),
-                "five": r(self.five), "pose": {k: round(v, 2) for k, v in self.pose.items()}}
+        out = {"box": r(self.box), "score": round(float(self.score), 4), "landmarks": r(self.landmarks),
+               "five": r(self.five), "pose": {k: round(v, 2) for k, v in self.pose.items()}}
+        if self.landmarks_3d is not None:
+            out["landmarks_3d"] = r(self.landmarks_3d)
+        return out
 
 
 class Landmarker:
@@ -55,14 +63,20 @@ class Landmarker:
     about a quarter of ``hrnet68``'s cost, and as good a framing as a second pass of the model itself, see
     docs/benchmarks.md), or None for the model itself. ``flip``: average each crop's answer with its mirror's
     (twice the model cost). ``precision``: ``auto`` (int8 where the model has an int8 variant and the CPU runs
-    int8 fast), ``fp32`` or ``int8``.
+    int8 fast), ``fp32`` or ``int8``. ``min_score`` and ``min_face`` (pixels, sqrt of the box area) drop
+    detections below them (on top of the detector's own threshold).
     """
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, detector: str | Detector = "haar", refine: bool = True,
                  threads: int | None = None, flip: bool = False, precision: str = "auto",
-                 framer: str | Path | None = DEFAULT_FRAMER, **detector_kwargs) -> None:
+                 framer: str | Path | None = DEFAULT_FRAMER, min_score: float = 0.0, min_face: float = 0.0,
+                 **detector_kwargs) -> None:
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise ArgumentError("threads", f"a whole number of at least 1 (or None: all cores), not {threads!r}")
+        for name, value in (("min_score", min_score), ("min_face", min_face)):
+            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+                raise ArgumentError(name, f"a number of at least 0, not {value!r}")
+        self.min_score, self.min_face = float(min_score), float(min_face)
         self.model = OnnxLandmarkModel(model, threads=threads, flip=flip, precision=precision)
         self.scheme = self.model.scheme
         self.framer = self.model
@@ -106,31 +120,46 @@ class Landmarker:
         if isinstance(images, np.ndarray) and images.ndim == 3:
             raise ArgumentError("images", "a list of images (for one image, use detect)")
         images = [to_rgb8(im, f"images[{k}]") for k, im in enumerate(images)]
-        items = [(k, b, s) for k, im in enumerate(images) for b, s in zip(*self.detector.detect(im))]
+        items, angles = [], []
+        for k, im in enumerate(images):
+            for b, s, angle in zip(*self._detect(im)):
+                if s >= self.min_score and np.sqrt((b[2] - b[0]) * (b[3] - b[1])) >= self.min_face:
+                    items.append((k, b, s))
+                    angles.append(angle)
         out: list[list[Face]] = [[] for _ in images]
         if items:
-            mapped = to_landmark_boxes(np.array([b for _, b, _ in items]), self.detector.box_map)
-            faces = self._faces([(images[k], b, s) for k, b, s in items], mapped, self.refine)
+            mapped = to_landmark_boxes(np.array([b for _, b, _ in items]), self.detector.box_map, np.array(angles))
+            faces = self._faces([(images[k], b, s) for k, b, s in items], mapped, self.refine, angles)
             for (k, _, _), face in zip(items, faces):
                 out[k].append(face)
         return out
 
-    def _faces(self, items: list[tuple[np.ndarray, np.ndarray, float]], lm_boxes: np.ndarray,
-               refine: bool) -> list[Face]:
-        """Faces for (image, detector box, score) items whose landmark boxes are ``lm_boxes``."""
-        images = [im for im, _, _ in items]
-        if refine:
-            first = predict(self.framer, images, [crop_from_box(b, self.framer.input_size) for b in lm_boxes])
-            crops = [crop_from_landmarks(p, self.model.input_size) for p in first]
-        else:
-            crops = [crop_from_box(b, self.model.input_size) for b in lm_boxes]
-        pts = predict(self.model, images, crops)
-        return [self._face(im, box, score, p) for (im, box, score), p in zip(items, pts)]
+    def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes, scores and the angle that turns each face upright: from the detector's 5 points where it
+        gives them (faces at any in-plane angle), else 0 (the detector finds upright faces)."""
+        if hasattr(self.detector, "detect_points"):
+            boxes, scores, five = self.detector.detect_points(image)
+            return boxes, scores, np.array([roll_angle(f) for f in five])
+        boxes, scores = self.detector.detect(image)
+        return boxes, scores, np.zeros(len(boxes))
 
-    def _face(self, image: np.ndarray, box: np.ndarray, score: float, pts: np.ndarray) -> Face:
-        h, w = image.shape[:2]
-        pose = {}
-        if self.scheme.pose_points:
-            yaw, pitch, roll = head_pose(pts, w, h, self.scheme.name)
-            pose = {"yaw": yaw, "pitch": pitch, "roll": roll}
-        return Face(np.asarray(box, dtype=np.float64), float(score), pts, self.scheme.five_points(xy(pts)), pose)
+    def _faces(self, items: list[tuple[np.ndarray, np.ndarray, float]], lm_boxes: np.ndarray,
+               refine: bool, angles: list[float] | None = None) -> list[Face]:
+        """Faces for (image, detector box, score) items whose landmark boxes are ``lm_boxes``; ``angles`` turn
+        each crop so the face in it is upright (as the models were trained)."""
+        images = [im for im, _, _ in items]
+        angles = angles or [0.0] * len(items)
+        if refine:
+            first = predict(self.framer, images, [crop_from_box(b, self.framer.input_size, angle=a)
+                                                  for b, a in zip(lm_boxes, angles)])
+            crops = [crop_from_landmarks(p, self.model.input_size,
+                                         angle=roll_angle(self.scheme.five_points(xy(p))) if a else 0.0)
+                     for p, a in zip(first, angles)]
+        else:
+            crops = [crop_from_box(b, self.model.input_size, angle=a) for b, a in zip(lm_boxes, angles)]
+        pts = predict(self.model, images, crops)
+        poses = head_poses(pts, self.scheme.name) if self.scheme.shape_points and len(pts) else None
+        return [Face(np.asarray(box, dtype=np.float64), float(score), xy(p).copy(), self.scheme.five_points(xy(p)),
+                     {} if poses is None else dict(zip(("yaw", "pitch", "roll"), map(float, poses[k]))),
+                     p if p.shape[-1] == 3 else None)
+                for k, ((_, box, score), p) in enumerate(zip(items, pts))]

@@ -263,3 +263,14 @@ def read_scenes(folder: str | Path, errors: list[DataError] | None = None) -> li
             fail(e)
     return [PhotoBoxes(img, np.array([np.r_[f.min(0), f.max(0)] for f in faces]), landmarks=np.stack(faces))
             for img, faces in sorted(photos.items())]
+
+
+def select_part(photos: list[PhotoBoxes], part: str) -> list[PhotoBoxes]:
+    """Photos in file-name order at positions ``k`` mod ``n`` for ``part`` = "k/n", or all but those for
+    "-k/n" (a held-out part, and the rest for training)."""
+    photos = sorted(photos, key=lambda p: str(p.image))
+    if not part:
+        return photos
+    rest = part.startswith("-")
+    k, n = (int(v) for v in part.lstrip("-").split("/"))
+    return [p for i, p in enumerate(photos) if (i % n == k) != rest]

@@ -428,13 +428,15 @@ def read_aflw_csv(csv_file: str | Path, image_root: str | Path,
 
 @dataclass
 class PoseSample:
-    """A face with its head pose: ``landmarks`` (68, 2), ``landmarks_3d`` (68, 3) and ``pose`` (yaw, pitch,
-    roll in degrees, in facemark's convention: ``facemark.core.pose``)."""
+    """A face with its head pose: ``landmarks`` (68, 2), ``landmarks_3d`` (68, 3: x, y, z in pixels, z away
+    from the camera and 0 at the points' mean), ``pose`` (yaw, pitch, roll in degrees, in facemark's convention:
+    ``facemark.core.pose``) and the 3D model's ``expression`` coefficients where the file has them."""
 
     image: Path
     landmarks: np.ndarray
     landmarks_3d: np.ndarray
     pose: dict[str, float]
+    expression: np.ndarray | None = None
 
 
 def read_aflw2000(folder: str | Path, errors: list[DataError] | None = None) -> list[PoseSample]:
@@ -442,8 +444,9 @@ def read_aflw2000(folder: str | Path, errors: list[DataError] | None = None) -> 
     pixels with z in the same scale; ``Pose_Para``: pitch, yaw, roll in radians, ...) + ``NAME.pts`` (the 2D
     re-annotation of the visible outline).
 
-    Angles come in facemark's convention: AFLW2000-3D's yaw and roll have the opposite sign (its yaw > 0 turns
-    the face to the image's left), its pitch the same. 3D points become 0-based in x and y; z is kept as given.
+    Points and angles come in facemark's conventions: x and y become 0-based; z (towards the camera in the file)
+    becomes z away from the camera, 0 at the 68 points' mean (facemark z = mean(z) - z). AFLW2000-3D's yaw and
+    roll have the opposite sign (its yaw > 0 turns the face to the image's left), its pitch the same.
     """
     folder = Path(folder)
     fail, out = _Errors(errors), []
@@ -454,13 +457,17 @@ def read_aflw2000(folder: str | Path, errors: list[DataError] | None = None) -> 
             if image is None or not mat_path.is_file():
                 raise DataError(pts_path, "no image and .mat beside this annotation")
             mat = need("scipy.io", "datasets", "reading AFLW2000-3D .mat files").loadmat(
-                str(mat_path), variable_names=("pt3d_68", "Pose_Para"))
+                str(mat_path), variable_names=("pt3d_68", "Pose_Para", "Exp_Para"))
             pt3d, pose = np.asarray(mat.get("pt3d_68")), np.asarray(mat.get("Pose_Para"))
+            expression = mat.get("Exp_Para")
             if pt3d.shape != (3, 68) or pose.size < 3 or not np.isfinite(pt3d).all():
                 raise DataError(mat_path, f"expected pt3d_68 3x68 and Pose_Para 1x7, got {pt3d.shape}, {pose.shape}")
             pitch, yaw, roll = np.rad2deg(pose.reshape(-1)[:3].astype(np.float64))
-            out.append(PoseSample(image, read_pts(pts_path, 68), pt3d.T.astype(np.float64) - [1.0, 1.0, 0.0],
-                                  {"yaw": float(-yaw), "pitch": float(pitch), "roll": float(-roll)}))
+            p3 = pt3d.T.astype(np.float64) - [1.0, 1.0, 0.0]
+            p3[:, 2] = p3[:, 2].mean() - p3[:, 2]
+            out.append(PoseSample(image, read_pts(pts_path, 68), p3,
+                                  {"yaw": float(-yaw), "pitch": float(pitch), "roll": float(-roll)},
+                                  None if expression is None else np.asarray(expression, np.float64).reshape(-1)))
         except FacemarkError as e:
             fail(e if isinstance(e, DataError) else DataError(mat_path, str(e)))
         except Exception as e:  # a corrupt .mat makes scipy raise exceptions of many types

@@ -33,6 +33,8 @@ class AugmentConfig:
     grey_prob: float = 0.1
     blur_prob: float = 0.15
     occlusion_prob: float = 0.3  # a random rectangle of 15-40% of the side, flat colour or noise
+    profile_prob: float = 0.0    # re-render the face turned out of plane (training.profile; iBUG-68 only)
+    profile_turn: float = 60.0   # largest turn in degrees (15 to this, away from the frontal view, to |yaw| <= 90)
 
 
 @dataclass
@@ -190,6 +192,11 @@ def check(cfg: TrainConfig, where: str) -> TrainConfig:
         check_dim(cfg.dim)
     except ValueError as e:
         raise DataError(where, f"scheme/dim: {e}") from None
+    ibug = scheme(cfg.scheme).shape_points == tuple(range(68))
+    if cfg.augment.profile_prob and not ibug:
+        raise DataError(where, f"augment.profile_prob: face profiling re-renders iBUG-68 faces, not {cfg.scheme}")
+    if cfg.dim == 3 and not ibug:
+        raise DataError(where, f"dim: 3D labels come from the iBUG-68 shape model's fit, not from {cfg.scheme}")
     try:
         codec = build_codec(cfg.codec, cfg.input_size, cfg.spec.n_points, cfg.dim)
     except (KeyError, TypeError, ValueError) as e:
@@ -222,7 +229,16 @@ def _upgrade(values: dict[str, Any]) -> dict[str, Any]:
     return v
 
 
+def config_kind(path: str | Path) -> str:
+    """What a config trains: ``landmarks`` (the default) or ``detector`` (its ``kind:``)."""
+    return str(_read_yaml(Path(path)).get("kind", "landmarks"))
+
+
 def load_config(path: str | Path) -> TrainConfig:
     """Read and check a YAML training config (see ``_read_yaml`` for ``base:``)."""
     path = Path(path)
-    return _parse(_read_yaml(path), str(path))
+    values = _read_yaml(path)
+    kind = values.pop("kind", "landmarks")
+    if kind != "landmarks":
+        raise DataError(path, f"kind: {kind!r} is not a landmark model's config (facemark train reads both)")
+    return _parse(values, str(path))

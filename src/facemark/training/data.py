@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -16,10 +16,12 @@ import numpy as np
 
 from ..core.crop import CROP_SCALE, Crop, crop_from_landmarks, to_input
 from ..core.points import xy
-from ..core.pose import head_pose
+from ..core.pose import head_poses, lift_3d
 from ..core.schemes import Scheme
+from ..core.shape3d import ANNOTATED
 from ..io.datasets import WFLW_ATTRIBUTES, FaceSample, load_dataset
 from .config import AugmentConfig
+from .profile import profile, turn_for
 
 
 @dataclass
@@ -81,6 +83,16 @@ def load_datasets(root: Path, specs: list, n_points: int) -> list[FaceSample]:
     return [s for spec in specs for s in load_dataset(spec, root, n_points)]
 
 
+def lift_samples(samples: list[FaceSample]) -> list[FaceSample]:
+    """Pseudo-3D labels for 3D training: 2D-annotated iBUG-68 faces get the depth of their shape-model fit
+    (``core.pose.lift_3d``); faces with 3D points keep them."""
+    flat = [s for s in samples if s.landmarks.shape[-1] == 2]
+    if not flat:
+        return samples
+    lifted = iter(lift_3d(np.stack([s.landmarks for s in flat])))
+    return [replace(s, landmarks=next(lifted)) if s.landmarks.shape[-1] == 2 else s for s in samples]
+
+
 # --- rare-class weights (PFLD) -------------------------------------------------------------------------------
 
 DERIVED_CLASSES = ("large_yaw", "large_pitch", "large_roll", "mouth_open")
@@ -90,7 +102,7 @@ def face_classes(samples: list[FaceSample], layout: Scheme) -> tuple[list[str], 
     """Class names and (M, C) 0/1 flags; the first class, "normal", is set when no other flag is.
 
     Datasets with WFLW's attribute flags use those. Otherwise classes come from the landmarks of schemes with
-    head-pose and inner-lip points: |yaw| >= 30, |pitch| >= 25 (the template's frontal pitch is about 10),
+    head-pose and inner-lip points: |yaw| >= 30, |pitch| >= 25,
     |roll| >= 15 degrees, and mouth open (mean inner-lip gap over 10% of the inter-ocular distance). Other
     schemes get the one class "normal".
     """
@@ -99,14 +111,14 @@ def face_classes(samples: list[FaceSample], layout: Scheme) -> tuple[list[str], 
     if all(set(WFLW_ATTRIBUTES) <= set(s.attributes) for s in samples):
         names = list(WFLW_ATTRIBUTES)
         flags = np.array([[s.attributes[a] > 0 for a in names] for s in samples], dtype=np.float32)
-    elif samples and layout.pose_points and upper:
+    elif samples and layout.shape_points and upper:
         names = list(DERIVED_CLASSES)
-        flags = np.zeros((len(samples), len(names)), dtype=np.float32)
-        for i, s in enumerate(samples):
-            p = xy(s.landmarks)
-            yaw, pitch, roll = head_pose(p, 256.0, 256.0, layout.name)
-            gap = np.mean(np.linalg.norm(p[upper] - p[lower], axis=1)) / np.linalg.norm(p[a] - p[b])
-            flags[i] = [abs(yaw) >= 30, abs(pitch) >= 25, abs(roll) >= 15, gap > 0.1]
+        p = np.stack([xy(s.landmarks) for s in samples])
+        angles = np.abs(head_poses(p, layout.name, ANNOTATED))
+        gap = (np.linalg.norm(p[:, upper] - p[:, lower], axis=2).mean(axis=1)
+               / np.linalg.norm(p[:, a] - p[:, b], axis=1))
+        flags = np.column_stack([angles[:, 0] >= 30, angles[:, 1] >= 25, angles[:, 2] >= 15, gap > 0.1])
+        flags = flags.astype(np.float32)
     else:
         names, flags = [], np.zeros((len(samples), 0), dtype=np.float32)
     normal = (flags.sum(axis=1) == 0).astype(np.float32)[:, None]
@@ -133,7 +145,11 @@ class Augmenter:
     def __call__(self, image: np.ndarray, pts: np.ndarray, face_side: float,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         c = self.cfg
-        centre = (image.shape[0] - 1) / 2.0
+        centre = np.full(2, (image.shape[0] - 1) / 2.0)
+        if c.profile_prob and rng.random() < c.profile_prob:
+            image, pts = profile(image, pts, turn_for(pts, rng, c.profile_turn))
+            framed = crop_from_landmarks(pts, self.size)   # frame the turned face as inference will
+            centre, face_side = np.array([framed.cx, framed.cy]), framed.side
         side = face_side * rng.uniform(*c.scale)
         cx, cy = centre + rng.uniform(-c.shift, c.shift, 2) * face_side
         angle = rng.uniform(-c.rotate, c.rotate) if rng.random() < c.rotate_prob else 0.0

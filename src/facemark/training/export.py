@@ -34,6 +34,10 @@ def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None
     if taken and not force:
         raise DataError(taken[0], "already exists; pass --force to replace it (or choose another --name / --out)")
     st = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if st["config"].get("kind") == "detector":
+        from .detect_train import export_detector
+
+        return export_detector(st, name, out_dir, extra)
     cfg = config_from_dict(st["config"], str(checkpoint))
     spec = cfg.spec
     model = build_model(spec, cfg.model)

@@ -14,7 +14,8 @@ import torch
 import torch.nn as nn
 
 from ..core.errors import DataError
-from ..core.pose import head_pose
+from ..core.pose import head_poses
+from ..core.shape3d import ANNOTATED
 from ..core.registry import Registry
 from ..core.schemes import scheme
 from .distill import Teacher
@@ -76,6 +77,10 @@ class Task:
         """Learn what the codec needs from the training landmarks (in crop pixels); ``fresh``: the model has
         not been trained yet, so its output may be initialised from the data."""
 
+    def init_weights(self, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+        """Start from another run's weights (``init_from``)."""
+        model.load_state_dict(state)
+
     def encode(self, pts: np.ndarray) -> dict[str, np.ndarray]:
         """The codec's targets of (B, N, D) crop points, by name."""
         return {"target": self.codec.encode(pts)}
@@ -123,18 +128,28 @@ class RegressionTask(Task):
                                         "(no output to start from the mean face)")
         if self.cfg.pose_weighting and not getattr(model, "predicts_pose", False):
             raise DataError(self.where, f"pose_weighting: model {self.cfg.model['name']!r} has no pose branch")
-        if self.cfg.pose_weighting and not self.scheme.pose_points:
+        if self.cfg.pose_weighting and not self.scheme.shape_points:
             raise DataError(self.where, f"pose_weighting: scheme {self.scheme.name} has no head-pose points")
 
     def prepare(self, model: nn.Module, train_pts: np.ndarray, fresh: bool) -> None:
         if fresh:  # start from the mean face: the crop framing makes it a good first guess for every sample
             model.init_output_bias(torch.from_numpy(self.codec.encode(train_pts).mean(0)))
 
+    def init_weights(self, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+        """As the base, and a 2D run can start a 3D one: the output's x and y rows are copied, z starts at 0."""
+        n = self.scheme.n_points
+        own = model.state_dict()
+        for k, v in state.items():
+            if k in own and v.shape != own[k].shape and v.shape[0] == 2 * n and own[k].shape[0] == 3 * n:
+                grown = torch.zeros_like(own[k]).view(n, 3, *own[k].shape[1:])
+                grown[:, :2] = v.view(n, 2, *v.shape[1:])
+                state = {**state, k: grown.view(own[k].shape)}
+        model.load_state_dict(state)
+
     def targets(self, pts: np.ndarray, extras: dict[str, np.ndarray], crops: np.ndarray) -> dict[str, np.ndarray]:
         t = super().targets(pts, extras, crops)
         if self.cfg.pose_weighting:
-            size = self.cfg.input_size
-            t["angles"] = np.deg2rad([head_pose(p, size, size, self.scheme.name) for p in pts]).astype(np.float32)
+            t["angles"] = np.deg2rad(head_poses(pts, self.scheme.name, ANNOTATED)).astype(np.float32)
         return t
 
     def weights(self, out: dict, t: dict[str, torch.Tensor], class_weight: torch.Tensor) -> torch.Tensor:

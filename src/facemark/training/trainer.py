@@ -31,7 +31,8 @@ from ..core.schemes import scheme
 from ..evaluation.metrics import nme, summary
 from ..inference.predictor import predict_warped
 from .config import TrainConfig
-from .data import Augmenter, CropSet, batches, build_cropset, class_weights, face_classes, load_datasets
+from .data import (Augmenter, CropSet, batches, build_cropset, class_weights, face_classes, lift_samples,
+                   load_datasets)
 from .predict import TorchPredictor
 from .stc import SelfTraining
 from .tasks import build_task
@@ -98,6 +99,8 @@ class Trainer:
         root = Path(cfg.data_root)
         print(f"reading faces under {root} ...", file=sys.stderr)
         train = load_datasets(root, cfg.data.train, self.scheme.n_points)
+        if cfg.dim == 3:
+            train = lift_samples(train)
         self.train: CropSet = build_cropset(train, cfg.data.precrop_size, cfg.data.precrop_margin,
                                             self.cache_dir, cfg.threads)
         self.task.prepare(self.model, self.train.landmarks_in_crop(cfg.input_size),
@@ -127,7 +130,7 @@ class Trainer:
         """Start from another run's weights (fine-tuning, STC); optimiser and schedule start afresh."""
         if not path.is_file():
             raise FacemarkError(f"{path}: init_from checkpoint not found")
-        self.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+        self.task.init_weights(self.model, torch.load(path, map_location="cpu", weights_only=False)["model"])
         print(f"initialised from {path}", file=sys.stderr)
 
     def resume(self, path: Path) -> None:

@@ -1,0 +1,198 @@
+"""Detector training data: photos with face boxes decoded once, then one augmented square sample at a time.
+
+Augmentation, in order: a random square crop of 0.4-1.6 times the photo's short side (padded with grey where it
+leaves the photo), rotated by a random angle (small tilts, and with ``rotate90_prob`` a quarter, half or
+three-quarter turn for faces lying down or upside down), mirrored with the 5-point permutation; 2x2 mosaics
+of four photos (crowds of small faces); annotated training faces pasted at random sizes (faces with 5 points);
+colour, grey and blur. Faces under ``min_face`` pixels after all that are ignored (neither face nor
+background); so are faces whose centre the crop cut off, and boxes the dataset marks as ignored.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..core.crop import crop_from_landmarks
+from ..core.schemes import scheme
+from ..io.boxes import PhotoBoxes, read_scenes, read_voc_folder, read_yolo, select_part
+from ..io.datasets import read_pts_folder
+from ..io.images import read_image
+
+FIVE_FLIP = [1, 0, 2, 4, 3]
+READERS = {"voc": read_voc_folder, "yolo": read_yolo, "scenes": read_scenes}
+
+
+@dataclass
+class Photo:
+    """A decoded photo (RGB, longer side at most ``max_side``) with boxes (K, 4), 5 points (K, 5, 2; NaN where
+    unknown) and ignore flags (K,)."""
+
+    image: np.ndarray
+    boxes: np.ndarray
+    points: np.ndarray
+    ignore: np.ndarray
+
+
+def _five(p: PhotoBoxes) -> np.ndarray:
+    if p.landmarks is None:
+        return np.full((len(p.boxes), 5, 2), np.nan)
+    return np.stack([scheme("ibug68").five_points(lm) for lm in p.landmarks]).reshape(-1, 5, 2)
+
+
+def _decode(p: PhotoBoxes, max_side: int) -> Photo:
+    image = read_image(p.image)
+    s = min(1.0, max_side / max(image.shape[:2]))
+    if s < 1:
+        image = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    return Photo(image, p.boxes * s, _five(p) * s, p.ignore.copy())
+
+
+def load_photos(specs: list[dict], root: Path, max_side: int = 640, threads: int = 2) -> list[Photo]:
+    """Every photo of the datasets ``specs`` ({format, path, part}) lists, decoded."""
+    photos = []
+    for spec in specs:
+        photos += select_part(READERS[spec["format"]](root / spec["path"]), spec.get("part", ""))
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda p: _decode(p, max_side), photos))
+
+
+@dataclass
+class Patch:
+    """An annotated face cut from a landmark training crop, for pasting: image, face box and 5 points in it."""
+
+    image: np.ndarray
+    box: np.ndarray
+    points: np.ndarray
+
+
+def load_patches(folders: list[str], root: Path, limit: int, seed: int = 0) -> list[Patch]:
+    """Up to ``limit`` faces of 68-point folders, each cut 1.5x around its face box at about 96 px."""
+    samples = [s for f in folders for s in read_pts_folder(root / f, 68)]
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in rng.permutation(len(samples))[:limit]:
+        s = samples[i]
+        crop = crop_from_landmarks(s.landmarks, 128, 1.6)
+        lm = crop.to_crop(s.landmarks)
+        out.append(Patch(crop.warp(s.load_image()), face_box(lm), scheme("ibug68").five_points(lm)))
+    return out
+
+
+def face_box(landmarks: np.ndarray) -> np.ndarray:
+    """The face box of 68 landmarks as face-detection sets draw it: the landmarks' box raised by a fifth of
+    its height to take in the forehead."""
+    x1, y1 = landmarks[:, :2].min(axis=0)
+    x2, y2 = landmarks[:, :2].max(axis=0)
+    return np.array([x1, y1 - 0.2 * (y2 - y1), x2, y2])
+
+
+class DetectionAugmenter:
+    """One augmented ``size`` x ``size`` sample: image, boxes, 5 points, ignore flags (see the module doc)."""
+
+    def __init__(self, photos: list[Photo], patches: list[Patch], size: int, cfg: dict) -> None:
+        self.photos, self.patches, self.size, self.cfg = photos, patches, size, cfg
+
+    def __call__(self, index: int, rng: np.random.Generator) -> Photo:
+        c = self.cfg
+        if rng.random() < c["mosaic_prob"]:
+            half = self.size // 2
+            parts = [self._view(self.photos[j], half, rng) for j in [index, *rng.integers(0, len(self.photos), 3)]]
+            image = np.zeros((self.size, self.size, 3), np.uint8)
+            boxes, points, ignore = [], [], []
+            for q, (dx, dy) in zip(parts, [(0, 0), (half, 0), (0, half), (half, half)]):
+                image[dy:dy + half, dx:dx + half] = q.image
+                boxes.append(q.boxes + [dx, dy, dx, dy])
+                points.append(q.points + [dx, dy])
+                ignore.append(q.ignore)
+            out = Photo(image, np.concatenate(boxes), np.concatenate(points), np.concatenate(ignore))
+        else:
+            out = self._view(self.photos[index], self.size, rng)
+        if self.patches and rng.random() < c["paste_prob"]:
+            out = self._paste(out, rng)
+        out.image = self._photometric(out.image, rng)
+        small = np.sqrt(np.prod(out.boxes[:, 2:] - out.boxes[:, :2], axis=1)) < c["min_face"]
+        out.ignore = out.ignore | small
+        return out
+
+    def _view(self, p: Photo, size: int, rng: np.random.Generator) -> Photo:
+        c = self.cfg
+        h, w = p.image.shape[:2]
+        side = min(h, w) * rng.uniform(*c["crop_scale"])
+        cx = rng.uniform(min(side / 2, w - side / 2), max(side / 2, w - side / 2))
+        cy = rng.uniform(min(side / 2, h - side / 2), max(side / 2, h - side / 2))
+        angle = rng.uniform(-c["rotate"], c["rotate"]) if rng.random() < c["rotate_prob"] else 0.0
+        quarter = int(rng.integers(1, 4)) if rng.random() < c["rotate90_prob"] else 0
+        s = size / side
+        m = cv2.getRotationMatrix2D((cx, cy), angle + 90 * quarter, s)
+        m[:, 2] += [size / 2 - cx, size / 2 - cy]
+        image = cv2.warpAffine(p.image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=(114, 114, 114))
+        centres = (p.boxes[:, :2] + p.boxes[:, 2:]) / 2
+        wh = (p.boxes[:, 2:] - p.boxes[:, :2]) * s
+        if quarter % 2:
+            wh = wh[:, ::-1]
+        new_c = centres @ m[:, :2].T + m[:, 2]
+        boxes = np.concatenate([new_c - wh / 2, new_c + wh / 2], axis=1)
+        points = p.points @ m[:, :2].T + m[:, 2]
+        if rng.random() < 0.5:
+            image = np.ascontiguousarray(image[:, ::-1])
+            boxes = np.column_stack([size - boxes[:, 2], boxes[:, 1], size - boxes[:, 0], boxes[:, 3]])
+            points = points[:, FIVE_FLIP] * [-1, 1] + [size, 0]
+        # a face cut by the crop's edge is still a face: ignored (neither face nor background) when its centre
+        # left the crop, kept (clipped) when it did not
+        inside = (new_c >= 0).all(axis=1) & (new_c < size).all(axis=1)
+        keep = (boxes[:, 2] > 0) & (boxes[:, 0] < size) & (boxes[:, 3] > 0) & (boxes[:, 1] < size)
+        boxes = np.clip(boxes[keep], 0, size)
+        return Photo(image, boxes, points[keep], p.ignore[keep] | ~inside[keep])
+
+    def _paste(self, out: Photo, rng: np.random.Generator) -> Photo:
+        image = out.image.copy()
+        boxes, points, ignore = [out.boxes], [out.points], [out.ignore]
+        taken = out.boxes.copy()
+        for _ in range(int(rng.integers(1, 4))):
+            q = self.patches[int(rng.integers(len(self.patches)))]
+            face = rng.uniform(12, self.size * 0.4)
+            s = face / np.sqrt(np.prod(q.box[2:] - q.box[:2]))
+            side = int(round(q.image.shape[0] * s))
+            if side < 8 or side >= self.size:
+                continue
+            x0, y0 = (int(v) for v in rng.integers(0, self.size - side, 2))
+            box = q.box * s + [x0, y0, x0, y0]
+            if len(taken) and _overlap(box, taken).max() > 0.0:
+                continue
+            patch = cv2.resize(q.image, (side, side), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+            image[y0:y0 + side, x0:x0 + side] = patch
+            taken = np.concatenate([taken, _grow(box, side, x0, y0)[None]])
+            boxes.append(box[None])
+            points.append((q.points * s + [x0, y0])[None])
+            ignore.append(np.zeros(1, bool))
+        return Photo(image, np.concatenate(boxes), np.concatenate(points), np.concatenate(ignore))
+
+    def _photometric(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        f = img.astype(np.float32)
+        if rng.random() < 0.8:
+            grey = f.mean(axis=2, keepdims=True)
+            f = grey + (f - grey) * rng.uniform(0.6, 1.4)
+            f = (f - 127.5) * rng.uniform(0.7, 1.3) + 127.5 + rng.uniform(-25, 25)
+        if rng.random() < self.cfg["grey_prob"]:
+            f = np.repeat(f.mean(axis=2, keepdims=True), 3, axis=2)
+        if rng.random() < 0.1:
+            f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.5, 1.2))
+        return np.clip(f, 0, 255).astype(np.uint8)
+
+
+def _grow(box: np.ndarray, side: int, x0: int, y0: int) -> np.ndarray:
+    """The whole pasted square (it covers whatever was there)."""
+    return np.array([x0, y0, x0 + side, y0 + side], dtype=np.float64)
+
+
+def _overlap(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Intersection area of ``box`` with each of ``others`` over the smaller of the two areas."""
+    w = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    h = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return w * h / np.maximum(np.minimum(area(box), area(others)), 1e-6)

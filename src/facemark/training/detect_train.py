@@ -1,0 +1,241 @@
+"""Training the face detector (``training.models.detector``): config, loss, loop, export.
+
+``facemark train CONFIG`` runs this when the config says ``kind: detector`` (configs/detector.yaml). The loss
+per batch: sigmoid focal loss of every cell's face score (ignored cells left out) over the number of face
+cells, plus ``box`` x GIoU loss of the face cells' boxes, plus ``points`` x smooth-L1 of their 5 points (cells
+of faces with known points only). Runs are resumable (``last.pt`` every epoch), seeded, logged in
+``log.jsonl``; the last epoch is the model (a fixed schedule: no checkpoint picking).
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from tqdm import tqdm
+
+from ..core.crop import to_input
+from ..core.detection import cells, encode
+from ..core.errors import DataError, FacemarkError
+from ..evaluation.detection import evaluate_detector
+from ..inference.detectors import FacemarkDetector
+from ..inference.runtime import sha256_of
+from .config import _read_yaml
+from ..io.boxes import select_part
+from .detect_data import READERS, DetectionAugmenter, Photo, load_patches, load_photos
+from .models.detector import FaceDetector
+
+
+@dataclass
+class DetectorConfig:
+    name: str
+    data: dict
+    model: dict = field(default_factory=lambda: {"width": 16, "neck": 48})
+    input_size: int = 320
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 0.002
+    weight_decay: float = 0.0001
+    seed: int = 0
+    threads: int = 2
+    loss: dict = field(default_factory=lambda: {"box": 2.0, "points": 0.5})
+    augment: dict = field(default_factory=lambda: {
+        "crop_scale": [0.4, 1.6], "rotate": 30.0, "rotate_prob": 0.4, "rotate90_prob": 0.2, "mosaic_prob": 0.3,
+        "paste_prob": 0.5, "grey_prob": 0.2, "min_face": 6.0})
+    data_root: str = "../shared/data"
+    kind: str = "detector"
+
+
+def load_detector_config(path: Path) -> DetectorConfig:
+    """A checked detector config (``base:`` as for landmark configs); an error names the file and the key."""
+    values = _read_yaml(Path(path))
+    known = set(DetectorConfig.__dataclass_fields__)
+    for key in values:
+        if key not in known:
+            raise DataError(path, f"{key}: not a detector setting (known: {', '.join(sorted(known))})")
+    for key in ("name", "data"):
+        if key not in values:
+            raise DataError(path, f"{key}: missing")
+    cfg = DetectorConfig(**values)
+    defaults = DetectorConfig(name="", data={})
+    for section in ("augment", "loss"):
+        merged = {**getattr(defaults, section), **getattr(cfg, section)}
+        unknown = set(merged) - set(getattr(defaults, section))
+        if unknown:
+            raise DataError(path, f"{section}.{sorted(unknown)[0]}: not a setting")
+        setattr(cfg, section, merged)
+    if cfg.input_size % 32:
+        raise DataError(path, f"input_size: a multiple of 32, not {cfg.input_size}")
+    for i, spec in enumerate(cfg.data.get("train", [])):
+        if not isinstance(spec, dict) or spec.get("format") not in READERS or "path" not in spec:
+            raise DataError(path, f"data.train[{i}]: expected {{format: {'|'.join(READERS)}, path: ...}}, got {spec}")
+    for section in ("train", "val"):
+        for i, spec in enumerate(cfg.data.get(section, [])):
+            try:
+                select_part([], spec.get("part", ""))
+            except ValueError:
+                raise DataError(path, f"data.{section}[{i}].part: expected K/N or -K/N, got {spec.get('part')!r}") from None
+    if not cfg.data.get("train"):
+        raise DataError(path, "data.train: no datasets")
+    return cfg
+
+
+class TorchFaceDetector(FacemarkDetector):
+    """The detector being trained, behind the inference interface (validation uses the shipped code path)."""
+
+    def __init__(self, model: FaceDetector, max_side: int = 640) -> None:
+        self.model, self.max_side, self.min_score, self.nms_iou = model, max_side, 0.5, 0.4
+
+    @torch.no_grad()
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self.model.eval()(torch.from_numpy(x))[0].numpy()
+
+
+def giou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - GIoU of boxes given as (l, t, r, b) distances from the same point: (P, 4) each -> (P,)."""
+    p_area = (pred[:, 0] + pred[:, 2]) * (pred[:, 1] + pred[:, 3])
+    t_area = (target[:, 0] + target[:, 2]) * (target[:, 1] + target[:, 3])
+    inter = ((torch.minimum(pred[:, 0], target[:, 0]) + torch.minimum(pred[:, 2], target[:, 2]))
+             * (torch.minimum(pred[:, 1], target[:, 1]) + torch.minimum(pred[:, 3], target[:, 3])))
+    union = p_area + t_area - inter
+    hull = ((torch.maximum(pred[:, 0], target[:, 0]) + torch.maximum(pred[:, 2], target[:, 2]))
+            * (torch.maximum(pred[:, 1], target[:, 1]) + torch.maximum(pred[:, 3], target[:, 3])))
+    iou = inter / union.clamp(min=1e-9)
+    return 1 - (iou - (hull - union) / hull.clamp(min=1e-9))
+
+
+def detection_loss(out: torch.Tensor, t: dict[str, torch.Tensor], box_weight: float,
+                   points_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """The module docstring's loss of a batch: (B, C, 15) outputs against ``core.detection`` targets."""
+    score = t["score"]
+    valid, pos = score >= 0, score > 0
+    n_pos = max(1.0, float(pos.sum()))
+    logit = out[..., 0]
+    target = score.clamp(min=0)
+    p = torch.sigmoid(logit)
+    ce = F.binary_cross_entropy_with_logits(logit, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha = 0.25 * target + 0.75 * (1 - target)
+    cls = (alpha * (1 - p_t) ** 2 * ce)[valid].sum() / n_pos
+    if pos.any():
+        box = giou_loss(torch.exp(out[..., 1:5][pos].clamp(-10, 10)), torch.exp(t["box"][pos])).sum() / n_pos
+        has = t["has_points"] & pos
+        pts = (F.smooth_l1_loss(out[..., 5:][has], t["points"][has], reduction="sum") / 10 / max(1.0, float(has.sum()))
+               if has.any() else out.sum() * 0)
+    else:
+        box = pts = out.sum() * 0
+    total = cls + box_weight * box + points_weight * pts
+    return total, {"cls": float(cls.detach()), "box": float(box.detach()), "points": float(pts.detach())}
+
+
+def _batch(aug: DetectionAugmenter, grid, idx: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    samples: list[Photo] = [aug(int(i), rng) for i in idx]
+    targets = [encode(grid, s.boxes, s.points, s.ignore) for s in samples]
+    return {"x": to_input(np.stack([s.image for s in samples])),
+            "score": np.stack([t.score for t in targets]), "box": np.stack([t.box for t in targets]),
+            "points": np.stack([t.points for t in targets]), "has_points": np.stack([t.has_points for t in targets])}
+
+
+def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> Path:
+    """Train (or resume) a detector run in ``run_dir``; returns it."""
+    run_dir = Path(run_dir)
+    last = run_dir / "last.pt"
+    if last.is_file() and not resume:
+        raise FacemarkError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+    torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    model = FaceDetector(**cfg.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    epoch = 0
+    if resume and last.is_file():
+        st = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        epoch = st["epoch"]
+    root = Path(cfg.data_root)
+    print(f"reading photos under {root} ...", file=sys.stderr)
+    photos = load_photos(cfg.data["train"], root, threads=cfg.threads)
+    patches = load_patches(cfg.data.get("paste_faces", []), root, cfg.data.get("paste_limit", 2000), cfg.seed)
+    val = [p for spec in cfg.data.get("val", []) for p in select_part(READERS[spec["format"]](root / spec["path"]),
+                                                                    spec.get("part", ""))]
+    print(f"train {len(photos)} photos, {sum(len(p.boxes) for p in photos)} faces, {len(patches)} faces to paste; "
+          f"val {len(val)} photos", file=sys.stderr)
+    aug = DetectionAugmenter(photos, patches, cfg.input_size, cfg.augment)
+    grid = cells(cfg.input_size, cfg.input_size)
+    steps = len(photos) // cfg.batch_size
+    total = cfg.epochs * steps
+    while epoch < cfg.epochs:
+        t0 = time.time()
+        rng = np.random.default_rng([cfg.seed, epoch])
+        order = rng.permutation(len(photos))
+        seeds = rng.integers(0, 2**63 - 1, steps)
+        model.train()
+        sums = {"loss": 0.0, "cls": 0.0, "box": 0.0, "points": 0.0}
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(_batch, aug, grid, order[:cfg.batch_size], seeds[0])
+            for k in tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr,
+                          disable=not sys.stderr.isatty(), leave=False):
+                b = pending.result()
+                if k + 1 < steps:
+                    pending = pool.submit(_batch, aug, grid, order[(k + 1) * cfg.batch_size:(k + 2) * cfg.batch_size],
+                                          seeds[k + 1])
+                step = epoch * steps + k
+                lr = cfg.lr * (min(1.0, (step + 1) / 300) * 0.5 * (1 + math.cos(math.pi * step / total)))
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                t = {key: torch.from_numpy(v) for key, v in b.items() if key != "x"}
+                loss, parts = detection_loss(model(torch.from_numpy(b["x"])), t, cfg.loss["box"], cfg.loss["points"])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+                opt.step()
+                sums["loss"] += float(loss.detach())
+                for key, v in parts.items():
+                    sums[key] += v
+        epoch += 1
+        record: dict[str, Any] = {"epoch": epoch, **{k: round(v / steps, 5) for k, v in sums.items()},
+                                  "train_s": round(time.time() - t0, 1)}
+        if val and (epoch % 5 == 0 or epoch == cfg.epochs):
+            rep = evaluate_detector(TorchFaceDetector(model), val)
+            record["val"] = {k: rep[k] for k in ("recall", "recall_iou30", "ap", "false_per_photo") if k in rep}
+        print(json.dumps(record), file=sys.stderr)
+        with (run_dir / "log.jsonl").open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        tmp = run_dir / "last.pt.tmp"
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                    "config": asdict(cfg)}, tmp)
+        tmp.replace(last)
+    return run_dir
+
+
+def export_detector(st: dict, name: str, out_dir: Path, extra: dict | None = None) -> Path:
+    """ONNX (any input size, a multiple of 32) and its card from a loaded detector checkpoint (``export``
+    checks the paths first)."""
+    cfg = st["config"]
+    model = FaceDetector(**cfg["model"]).eval()
+    model.load_state_dict(st["model"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path, tmp = out_dir / f"{name}.onnx", out_dir / f".{name}.onnx.tmp"
+    torch.onnx.export(model, torch.zeros(1, 3, 320, 320), str(tmp), input_names=["image"], output_names=["cells"],
+                      dynamic_axes={"image": {2: "height", 3: "width"}}, opset_version=17, dynamo=False)
+    tmp.replace(onnx_path)
+    card = {"name": name, "kind": "detector", "strides": [8, 16, 32], "outputs": 15,
+            "sha256": sha256_of(onnx_path), "parameters": sum(p.numel() for p in model.parameters()),
+            "epochs_run": st["epoch"], "config": cfg, **(extra or {})}
+    onnx_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return onnx_path

@@ -1,0 +1,56 @@
+"""A small single-shot face detector in the style of YuNet / SCRFD: depthwise-separable backbone, a three-level
+feature pyramid (strides 8, 16, 32) and anchor-free heads that predict, at every cell of every level, a face
+score, the box (distances to its four sides) and 5 landmarks (offsets from the cell).
+
+Any input size that is a multiple of 32 works (the network is fully convolutional). The output is one tensor
+(B, cells, 15): the score logit, 4 box distances in units of the level's stride (log space), 10 landmark
+offsets in units of the stride; cells run level by level, row by row (``core.detection`` decodes them).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+STRIDES = (8, 16, 32)
+OUTPUTS = 15   # score, box (l, t, r, b), 5 landmarks (x, y)
+
+
+def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
+
+
+def _sep(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """Depthwise 3x3 then pointwise 1x1, each with batch norm and ReLU."""
+    return nn.Sequential(_conv(cin, cin, 3, stride, groups=cin), _conv(cin, cout, 1))
+
+
+class FaceDetector(nn.Module):
+    """``width``: channels of the first stage (the others are 2x, 3x, 4x of it); ``neck``: pyramid channels."""
+
+    def __init__(self, width: int = 16, neck: int = 48) -> None:
+        super().__init__()
+        w = width
+        self.stem = nn.Sequential(_conv(3, w, 3, 2), _sep(w, w), _sep(w, 2 * w, 2), _sep(2 * w, 2 * w))   # /4
+        self.c3 = nn.Sequential(_sep(2 * w, 3 * w, 2), _sep(3 * w, 3 * w), _sep(3 * w, 3 * w))             # /8
+        self.c4 = nn.Sequential(_sep(3 * w, 4 * w, 2), _sep(4 * w, 4 * w), _sep(4 * w, 4 * w))             # /16
+        self.c5 = nn.Sequential(_sep(4 * w, 6 * w, 2), _sep(6 * w, 6 * w))                                 # /32
+        self.lateral = nn.ModuleList([_conv(c, neck, 1) for c in (3 * w, 4 * w, 6 * w)])
+        self.smooth = nn.ModuleList([_sep(neck, neck) for _ in STRIDES])
+        self.heads = nn.ModuleList([nn.Sequential(_sep(neck, neck), nn.Conv2d(neck, OUTPUTS, 1)) for _ in STRIDES])
+        prior = 0.01   # start with every cell a likely background (focal-loss initialisation)
+        for h in self.heads:
+            nn.init.constant_(h[-1].bias, 0.0)
+            nn.init.constant_(h[-1].bias[:1], float(torch.log(torch.tensor(prior / (1 - prior)))))
+            nn.init.normal_(h[-1].weight, std=0.01)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c3 = self.c3(self.stem(x))
+        c4 = self.c4(c3)
+        c5 = self.c5(c4)
+        p5 = self.lateral[2](c5)
+        p4 = self.lateral[1](c4) + F.interpolate(p5, size=c4.shape[-2:], mode="nearest")
+        p3 = self.lateral[0](c3) + F.interpolate(p4, size=c3.shape[-2:], mode="nearest")
+        outs = [head(smooth(p)) for p, smooth, head in zip((p3, p4, p5), self.smooth, self.heads)]
+        return torch.cat([o.flatten(2) for o in outs], dim=2).transpose(1, 2)

@@ -1,0 +1,139 @@
+"""The face detector: its codec both ways, its loss against the formula, its config checks, its augmentation."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+from facemark.core.detection import cells, decode, encode
+from facemark.core.errors import FacemarkError
+
+CONFIG = Path(__file__).parents[1] / "configs" / "detector.yaml"
+
+
+def _output_from(t, grid):
+    """A head output that says exactly the targets (a perfect network)."""
+    out = np.zeros((len(grid.strides), 15), np.float32)
+    out[:, 0] = np.where(t.score == 1, 8.0, -8.0)
+    out[:, 1:5] = t.box
+    out[:, 5:] = t.points
+    return out
+
+
+def test_codec_round_trip_at_every_level():
+    grid = cells(320, 320)
+    boxes = np.array([[10, 12, 22, 26], [100, 60, 180, 150], [150, 170, 310, 318]], float)
+    five = np.stack([np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.8], [0.65, 0.8]]) * (b[2:] - b[:2]) + b[:2]
+                     for b in boxes])
+    t = encode(grid, boxes, five, np.zeros(3, bool))
+    assert {8, 16, 32} <= set(grid.strides[t.score == 1].tolist())
+    got, scores, pts = decode(_output_from(t, grid), grid)
+    order = np.argsort(got[:, 0])
+    assert len(got) == 3 and np.allclose(got[order], boxes, atol=1e-3) and np.allclose(pts[order], five, atol=1e-3)
+    assert ((scores > 0.99) & (scores <= 1.0)).all()
+
+
+def test_ignored_and_pointless_faces():
+    grid = cells(160, 160)
+    t = encode(grid, np.array([[20, 20, 60, 60], [100, 100, 104, 104]], float), None, np.array([True, False]))
+    inside = (grid.centres[:, 0] > 20) & (grid.centres[:, 0] < 60) & (grid.centres[:, 1] > 20) & (grid.centres[:, 1] < 60)
+    assert (t.score[inside] == -1).all()
+    assert (t.score == 1).sum() >= 1 and not t.has_points.any()   # a 4 px face still owns its nearest cell
+
+
+def test_loss_is_focal_plus_giou_plus_points():
+    from facemark.training.detect_train import detection_loss, giou_loss
+    torch.manual_seed(0)
+    out = torch.randn(2, 6, 15)
+    t = {"score": torch.tensor([[1, 0, 0, -1, 0, 0], [0, 1, 0, 0, 0, 1]], dtype=torch.float32),
+         "box": torch.randn(2, 6, 4) * 0.3, "points": torch.randn(2, 6, 10),
+         "has_points": torch.tensor([[True] + [False] * 5, [False] * 6])}
+    total, _ = detection_loss(out, t, box_weight=2.0, points_weight=0.5)
+    valid, pos = t["score"] >= 0, t["score"] > 0
+    y = t["score"].clamp(min=0)
+    p = torch.sigmoid(out[..., 0])
+    ce = F.binary_cross_entropy_with_logits(out[..., 0], y, reduction="none")
+    focal = ((0.25 * y + 0.75 * (1 - y)) * (1 - (p * y + (1 - p) * (1 - y))) ** 2 * ce)[valid].sum() / 3
+    giou = giou_loss(out[..., 1:5][pos].exp(), t["box"][pos].exp()).sum() / 3
+    pts = F.smooth_l1_loss(out[0, 0, 5:], t["points"][0, 0], reduction="sum") / 10
+    assert torch.allclose(total, focal + 2.0 * giou + 0.5 * pts)
+    same = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    assert giou_loss(same, same).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_config_errors_name_the_key(tmp_path):
+    from facemark.training.detect_train import load_detector_config
+    cfg = load_detector_config(CONFIG)
+    assert cfg.kind == "detector" and cfg.augment["rotate90_prob"] > 0
+    for change, key in [({"epoch": 3}, "epoch: not a detector setting"),
+                        ({"augment": {"spin": 1}}, "augment.spin: not a setting"),
+                        ({"data": {"train": [{"format": "voc", "path": "x", "part": "a/b"}]}}, "data.train\\[0\\].part"),
+                        ({"input_size": 300}, "input_size: a multiple of 32")]:
+        values = {**yaml.safe_load(CONFIG.read_text()), **change}
+        path = tmp_path / "bad.yaml"
+        path.write_text(yaml.safe_dump(values))
+        with pytest.raises(FacemarkError, match=key):
+            load_detector_config(path)
+
+
+def test_augmented_samples_keep_faces_and_points_together(data):
+    from facemark.training.detect_data import DetectionAugmenter, load_patches, load_photos
+    from facemark.training.detect_train import load_detector_config
+    cfg = load_detector_config(CONFIG)
+    photos = load_photos([{"format": "scenes", "path": "faces68/scenes/afw", "part": "0/40"}], data)
+    patches = load_patches(["faces68/train/helen"], data, 5)
+    aug = DetectionAugmenter(photos, patches, 320, {**cfg.augment, "mosaic_prob": 0.5, "paste_prob": 1.0})
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        s = aug(int(rng.integers(len(photos))), rng)
+        assert s.image.shape == (320, 320, 3) and len(s.boxes) == len(s.points) == len(s.ignore)
+        assert (s.boxes[:, 2] > s.boxes[:, 0]).all() and (s.boxes >= 0).all() and (s.boxes <= 320).all()
+        known = np.isfinite(s.points).all(axis=(1, 2)) & ~s.ignore
+        # every face's 5 points lie in (or near) its box, the eyes above the mouth up to a rotation
+        for b, p in zip(s.boxes[known], s.points[known]):
+            c, half = (b[:2] + b[2:]) / 2, (b[2:] - b[:2]).max()
+            assert np.abs(p - c).max() < half
+
+
+def test_rotated_photos_carry_their_boxes_and_landmarks():
+    from facemark.evaluation.detection import rotate_photo
+    from facemark.io.boxes import PhotoBoxes
+    image = np.zeros((60, 100, 3), np.uint8)
+    image[10:20, 30:50] = 255                                   # a bright box x 30-50, y 10-20
+    lms = np.array([[[30.0, 10.0], [49.0, 19.0]]])               # its corner pixels
+    photo = PhotoBoxes(Path("x.jpg"), np.array([[30.0, 10.0, 50.0, 20.0]]), landmarks=lms)
+    for q in range(1, 5):
+        img, p = rotate_photo(image, photo, q)
+        x1, y1, x2, y2 = p.boxes[0].astype(int)
+        assert img[y1:y2, x1:x2].min() == 255 and img.sum() == image.sum()
+        assert all(img[int(y), int(x)].min() == 255 for x, y in p.landmarks[0])
+    assert np.allclose(rotate_photo(image, photo, 4)[1].boxes, photo.boxes)
+
+
+def test_a_tiny_detector_run_trains_resumes_and_exports(tmp_path, data):
+    from facemark.inference.detectors import FacemarkDetector
+    from facemark.io.images import read_image
+    from facemark.training.detect_train import load_detector_config, train_detector
+    from facemark.training.export import export
+    values = yaml.safe_load(CONFIG.read_text())
+    values.update(name="tiny", epochs=2, batch_size=4, threads=1, data_root=str(data), data={
+        "train": [{"format": "yolo", "path": "detect/roboflow_faces/train", "part": "0/150"}],
+        "val": [{"format": "yolo", "path": "detect/roboflow_faces/valid", "part": "0/100"}],
+        "paste_faces": ["faces68/train/afw"], "paste_limit": 8})
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(values))
+    cfg = load_detector_config(path)
+    cfg.epochs = 1
+    run = train_detector(cfg, tmp_path / "run")
+    with pytest.raises(FacemarkError, match="already holds a run"):
+        train_detector(cfg, tmp_path / "run")
+    cfg.epochs = 2
+    train_detector(cfg, tmp_path / "run", resume=True)
+    log = (run / "log.jsonl").read_text().splitlines()
+    assert len(log) == 2 and '"val"' in log[1]
+    onnx = export(run / "last.pt", "tiny_det", tmp_path / "export")
+    det = FacemarkDetector(onnx, min_score=0.01)
+    boxes, scores, five = det.detect_points(read_image(data / "samples" / "lenna.png"))
+    assert boxes.shape[1:] == (4,) and five.shape[1:] == (5, 2) and ((scores >= 0.01) & (scores <= 1)).all()
