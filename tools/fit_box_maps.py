@@ -85,10 +85,11 @@ def main() -> int:
         pairs, missed = matches(det, train)
         mapping = fit(pairs)
         test_pairs, test_missed = matches(det, test)
-        maps[name] = {"map": mapping, "fitted_on": f"{len(pairs)} faces (helen + every 4th ytf train frame)",
-                      "missed_train": missed, "test_median_iou": round(check(test_pairs, mapping), 4),
-                      "test_median_iou_unmapped": round(check(test_pairs, {"dx": 0, "dy": 0, "scale": 1}), 4),
-                      "test_detected": f"{len(test_pairs)}/{len(test)}"}
+        maps.setdefault(name, {}).update({
+            "map": mapping, "fitted_on": f"{len(pairs)} faces (helen + every 4th ytf train frame)",
+            "missed_train": missed, "test_median_iou": round(check(test_pairs, mapping), 4),
+            "test_median_iou_unmapped": round(check(test_pairs, {"dx": 0, "dy": 0, "scale": 1}), 4),
+            "test_detected": f"{len(test_pairs)}/{len(test)}"})
         print(name, json.dumps(maps[name]), f"({time.time() - t:.0f}s)")
     BOX_MAPS_FILE.write_text(json.dumps(maps, indent=2) + "\n")
     return 0

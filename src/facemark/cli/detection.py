@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..core.errors import DataError
-from ..inference.detectors import DETECTORS
+from ..inference.detectors import DEFAULT_DETECTOR, DETECTORS
 from ..inference.runtime import DEFAULT_MODEL
 from .base import command
 
@@ -18,7 +18,8 @@ def _args(p: argparse.ArgumentParser) -> None:
                                                   "(WIDER, FDDB, dlib imglab)")
     p.add_argument("--format", choices=FORMATS, default="auto", help="annotation format (default: from the files)")
     p.add_argument("--images", type=Path, help="WIDER / FDDB: the folder their image paths are relative to")
-    p.add_argument("--detector", default="haar", choices=DETECTORS.names(), help="detector (default haar)")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS.names(),
+                   help=f"detector (default {DEFAULT_DETECTOR})")
     p.add_argument("--min-face", type=float, default=20.0, help="faces smaller than this (pixels) are not scored")
     p.add_argument("--part", default="", help="K/N: only the photos at positions K mod N in file-name order "
                                               "(-K/N: all others), e.g. a held-out part")

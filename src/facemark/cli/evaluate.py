@@ -118,6 +118,7 @@ def _pose_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--annotations", action="store_true",
                      help="pose from the annotated 2D landmarks instead of a model's (the pose method alone)")
     p.add_argument("--precision", choices=("fp32", "int8", "auto"), default="fp32")
+    p.add_argument("--flip", action="store_true", help="average each face with its mirror (2x model cost)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -127,7 +128,8 @@ def _evaluate_pose(a: argparse.Namespace) -> int:
     from ..evaluation.protocols import evaluate_pose
     from ..io.datasets import read_aflw2000
 
-    rep = evaluate_pose(read_aflw2000(a.folder), None if a.annotations else a.model, precision=a.precision)
+    rep = evaluate_pose(read_aflw2000(a.folder), None if a.annotations else a.model, precision=a.precision,
+                        flip=a.flip)
     if a.json:
         print(json.dumps(rep))
         return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import DataError, FacemarkError
-from ..inference.detectors import DETECTORS
+from ..inference.detectors import DEFAULT_DETECTOR, DETECTORS
 from ..inference.runtime import DEFAULT_MODEL, PRECISIONS
 from .base import EXIT_NO_FACE, EXIT_OK, EXIT_UNREADABLE, command
 
@@ -17,7 +17,8 @@ from .base import EXIT_NO_FACE, EXIT_OK, EXIT_UNREADABLE, command
 def _landmarker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"shipped model name or path to an .onnx (default {DEFAULT_MODEL})")
-    p.add_argument("--detector", default="haar", choices=DETECTORS.names(), help="face detector (default haar)")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS.names(),
+                   help=f"face detector (default {DEFAULT_DETECTOR})")
     p.add_argument("--no-refine", action="store_true",
                    help="frame the model's crop by the detector box alone, without the framer's first pass")
     p.add_argument("--framer", default="pfld68_fast",

@@ -112,7 +112,14 @@ def decode(output: np.ndarray, grid: Cells, score_threshold: float = 0.5, nms_io
     pts = output[keep, 5:15].astype(np.float64).reshape(-1, 5, 2) * st[:, :, None] + c[:, None]
     if not len(keep):
         return boxes.reshape(0, 4), scores, pts.reshape(0, 5, 2)
-    chosen = np.asarray(cv2.dnn.NMSBoxes(np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]).tolist(),
-                                         scores.tolist(), score_threshold, nms_iou), dtype=int).reshape(-1)
-    chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
+    chosen = nms(boxes, scores, score_threshold, nms_iou)
     return boxes[chosen], scores[chosen], pts[chosen]
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, iou: float) -> np.ndarray:
+    """Indices of the boxes (K, 4) that non-maximum suppression keeps, best first."""
+    if not len(boxes):
+        return np.zeros(0, int)
+    chosen = np.asarray(cv2.dnn.NMSBoxes(np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]).tolist(),
+                                         scores.tolist(), score_threshold, iou), dtype=int).reshape(-1)
+    return chosen[np.argsort(-scores[chosen], kind="stable")]

@@ -106,9 +106,13 @@ def evaluate_detector(detector: Detector, photos: list[PhotoBoxes], min_face: fl
             scores += list(conf[owner != -2])
             hits += list(owner[owner != -2] >= 0)
             if landmarker is not None and photo.landmarks is not None and (owner >= 0).any():
-                faces = landmarker.from_boxes(image, boxes[owner >= 0], detector.name)
-                for face, g in zip(faces, owner[owner >= 0]):
-                    errors.append(nme(face.landmarks, photo.landmarks[g], "iod")[0])
+                # the whole pipeline (a detector's 5 points turn its crops upright), matched by box
+                faces = landmarker.detect(image)
+                found = np.array([f.box for f in faces]).reshape(-1, 4)
+                for i, g in zip(np.flatnonzero(owner >= 0), owner[owner >= 0]):
+                    if len(found):
+                        face = faces[int(np.abs(found - boxes[i]).sum(axis=1).argmin())]
+                        errors.append(nme(face.landmarks, photo.landmarks[g], "iod")[0])
     finally:
         cv2.setNumThreads(threads)
     return {"photos": len(photos), "faces": n_faces, "recall": found50 / max(n_faces, 1),

@@ -66,7 +66,7 @@ YAW_BINS = ((0, 30), (30, 60), (60, 90))
 
 
 def evaluate_pose(samples: list[PoseSample], model: str | Path | None = None, threads: int | None = None,
-                  precision: str = "fp32") -> dict:
+                  precision: str = "fp32", flip: bool = False) -> dict:
     """Head pose and large-pose landmarks on AFLW2000-3D-style faces (``io.datasets.read_aflw2000``).
 
     The standard protocol drops faces with an angle beyond 99 degrees, crops each face from its annotated
@@ -81,7 +81,7 @@ def evaluate_pose(samples: list[PoseSample], model: str | Path | None = None, th
     if not kept:
         raise DataError(samples[0].image if samples else "<none>", "no face within 99 degrees")
     if model is not None:
-        lm = OnnxLandmarkModel(model, threads=threads, precision=precision)
+        lm = OnnxLandmarkModel(model, threads=threads, precision=precision, flip=flip)
         pred = predict_with_landmark_boxes(lm, [FaceSample(s.image, s.landmarks) for s in kept])
     else:
         pred = np.stack([s.landmarks for s in kept])
@@ -89,6 +89,7 @@ def evaluate_pose(samples: list[PoseSample], model: str | Path | None = None, th
     want = np.array([[s.pose["yaw"], s.pose["pitch"], s.pose["roll"]] for s in kept])
     err = np.abs(got - want)
     report = {"faces": len(kept), "dropped": len(samples) - len(kept), "model": str(model) if model else None,
+              "flip": flip,
               "mae": {"yaw": float(err[:, 0].mean()), "pitch": float(err[:, 1].mean()),
                       "roll": float(err[:, 2].mean()), "mean": float(err.mean())}}
     yaw = np.abs(want[:, 0])

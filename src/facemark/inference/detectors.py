@@ -19,11 +19,12 @@ import cv2
 import numpy as np
 
 from ..core.crop import to_input
-from ..core.detection import cells, decode
+from ..core.detection import cells, decode, nms
 from ..core.errors import FacemarkError
 from ..core.registry import Registry
 
 DETECTORS: Registry = Registry("detector")
+DEFAULT_DETECTOR = "haar"   # what detect, align, demo, evaluate-detect and Landmarker use unless told otherwise
 BOX_MAPS_FILE = Path(__file__).parent / "box_maps.json"
 
 
@@ -37,6 +38,7 @@ class Detector:
 
     name = ""
     max_side = 1280
+    calibrated = True   # map raw scores to [0, 1] where tools/calibrate_scores.py fitted this detector
 
     @property
     def box_map(self) -> dict[str, float]:
@@ -50,6 +52,9 @@ class Detector:
         boxes, scores = self._detect(small)
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) / scale
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        platt = _box_maps().get(self.name, {}).get("score") if self.calibrated else None
+        if platt:
+            scores = 1.0 / (1.0 + np.exp(-(platt["a"] * scores + platt["b"])))
         order = np.argsort(-scores, kind="stable")
         return boxes[order], scores[order]
 
@@ -59,7 +64,8 @@ class Detector:
 
 @register
 class HaarDetector(Detector):
-    """OpenCV's frontal-face Haar cascade; scores are the cascade's level weights.
+    """OpenCV's frontal-face Haar cascade. Scores are the cascade's level weights made a probability in [0, 1]
+    by the Platt scaling ``tools/calibrate_scores.py`` fitted (``calibrated=False``: the raw weights).
 
     ``alt2`` with 3 neighbours is the default: on 60 AFW photos it found 83 of 104 annotated faces with 25
     other detections, where ``default`` with 5 neighbours found 84 with 44 others.
@@ -67,13 +73,15 @@ class HaarDetector(Detector):
 
     name = "haar"
 
-    def __init__(self, cascade: str = "alt2", min_neighbors: int = 3, min_size: int = 24) -> None:
+    def __init__(self, cascade: str = "alt2", min_neighbors: int = 3, min_size: int = 24,
+                 calibrated: bool = True) -> None:
         path = Path(cv2.data.haarcascades) / f"haarcascade_frontalface_{cascade}.xml"
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
             raise FacemarkError(f"{path}: cannot load OpenCV's Haar cascade (opencv-python-headless < 5 ships it)")
         self.min_neighbors = min_neighbors
         self.min_size = min_size
+        self.calibrated = calibrated
 
     def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         grey = cv2.equalizeHist(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
@@ -113,7 +121,8 @@ class YuNetDetector(Detector):
 
 @register
 class DlibDetector(Detector):
-    """dlib's HOG + linear SVM frontal detector (``pip install dlib``)."""
+    """dlib's HOG + linear SVM frontal detector (``pip install dlib``). Its scores are the raw SVM margins:
+    ``tools/calibrate_scores.py`` found they do not rank faces on the calibration photos (a negative slope)."""
 
     name = "dlib"
 
@@ -176,7 +185,7 @@ class FacemarkDetector(Detector):
     name = "facemark"
 
     def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 640,
-                 min_score: float = 0.5, nms_iou: float = 0.4) -> None:
+                 min_score: float = 0.5, nms_iou: float = 0.4, turns: tuple[int, ...] = (0,)) -> None:
         import onnxruntime as ort
 
         path = Path(weights) if weights else DETECTOR_WEIGHTS / "facemark_det.onnx"
@@ -189,7 +198,7 @@ class FacemarkDetector(Detector):
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.max_side, self.min_score, self.nms_iou = max_side, min_score, nms_iou
+        self.max_side, self.min_score, self.nms_iou, self.turns = max_side, min_score, nms_iou, tuple(turns)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         """The network on a (1, 3, H, W) input: (cells, 15)."""
@@ -198,6 +207,22 @@ class FacemarkDetector(Detector):
     def detect_points(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Faces in an RGB uint8 image: boxes (K, 4), scores (K,), 5 points (K, 5, 2) (eye centres as the
         viewer sees them left then right, nose tip, mouth corners), in its pixels, best first."""
+        if self.turns == (0,):
+            return self._detect_points(image)
+        found = []
+        for q in self.turns:   # each quarter turn's faces, mapped back to the photo's pixels
+            boxes, scores, points = self._detect_points(np.ascontiguousarray(np.rot90(image, q)))
+            h, w = image.shape[:2]
+            for k in reversed(range(q % 4)):   # undo turn k: (x, y) -> (W_k - y, x), W_k its input's width
+                side = w if k % 2 == 0 else h
+                boxes = np.column_stack([side - boxes[:, 3], boxes[:, 0], side - boxes[:, 1], boxes[:, 2]])
+                points = np.stack([side - 1 - points[..., 1], points[..., 0]], axis=-1)
+            found.append((boxes, scores, points))
+        boxes, scores, points = (np.concatenate(x) for x in zip(*found))
+        keep = nms(boxes, scores, self.min_score, self.nms_iou)
+        return boxes[keep], scores[keep], points[keep]
+
+    def _detect_points(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         scale = min(1.0, self.max_side / max(image.shape[:2]))
         small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
         h, w = small.shape[:2]
@@ -211,6 +236,24 @@ class FacemarkDetector(Detector):
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         boxes, scores, _ = self.detect_points(image)
         return boxes, scores
+
+
+@register
+class FacemarkAnyAngleDetector(FacemarkDetector):
+    """facemark's detector run on the photo and its three quarter turns, the faces merged by NMS: faces at any
+    in-plane angle (lying down, upside down) are found as upright ones are, at four times the cost. A higher
+    score threshold and a tighter NMS than ``facemark`` keep its false boxes down (chosen on
+    roboflow_faces/valid: docs/detection.md)."""
+
+    name = "facemark_any"
+
+    def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 640,
+                 min_score: float = 0.6, nms_iou: float = 0.3) -> None:
+        super().__init__(weights, threads, max_side, min_score, nms_iou, turns=(0, 1, 2, 3))
+
+    @property
+    def box_map(self) -> dict[str, float]:
+        return box_map(FacemarkDetector.name)
 
 
 def build_detector(name: str, **kwargs) -> Detector:

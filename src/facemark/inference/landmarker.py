@@ -15,7 +15,7 @@ from ..core.errors import ArgumentError, FacemarkError
 from ..core.points import check_boxes, xy
 from ..core.pose import head_poses
 from ..io.images import to_rgb8
-from .detectors import DETECTORS, Detector, box_map, build_detector, to_landmark_boxes
+from .detectors import DEFAULT_DETECTOR, DETECTORS, Detector, box_map, build_detector, to_landmark_boxes
 from .predictor import predict
 from .runtime import DEFAULT_MODEL, OnnxLandmarkModel
 
@@ -27,7 +27,8 @@ class Face:
     """One face: detector box and score, landmarks (N, 2), the 5 derived points (5, 2), head pose in degrees
     (``facemark.core.pose``: yaw, pitch, roll from the 3D shape-model fit) and, from a model that predicts
     depth, ``landmarks_3d`` (N, 3): x, y as ``landmarks``, z in pixels away from the camera, 0 at the points'
-    mean (else None)."""
+    mean (else None); ``detector_five`` (5, 2): the detector's own 5 points where it gives them (eyes, nose tip,
+    mouth corners: enough to align a face without the landmark model), else None."""
 
     box: np.ndarray
     score: float
@@ -35,6 +36,7 @@ class Face:
     five: np.ndarray
     pose: dict[str, float] = field(default_factory=dict)
     landmarks_3d: np.ndarray | None = None
+    detector_five: np.ndarray | None = None
 
     def __repr__(self) -> str:
         pose = " ".join(f"{k}={v:+.1f}" for k, v in self.pose.items())
@@ -43,12 +45,14 @@ class Face:
 
     def to_dict(self) -> dict:
         """JSON-ready: box [x1, y1, x2, y2], score, landmarks [[x, y], ...], five, pose {yaw, pitch, roll}, and
-        landmarks_3d [[x, y, z], ...] where the model predicts depth."""
+        landmarks_3d [[x, y, z], ...] where the model predicts depth, detector_five where the detector gives it."""
         r = lambda a: np.round(np.asarray(a, dtype=np.float64), 2).tolist()  # noqa: E731
         out = {"box": r(self.box), "score": round(float(self.score), 4), "landmarks": r(self.landmarks),
                "five": r(self.five), "pose": {k: round(v, 2) for k, v in self.pose.items()}}
         if self.landmarks_3d is not None:
             out["landmarks_3d"] = r(self.landmarks_3d)
+        if self.detector_five is not None:
+            out["detector_five"] = r(self.detector_five)
         return out
 
 
@@ -67,8 +71,8 @@ class Landmarker:
     detections below them (on top of the detector's own threshold).
     """
 
-    def __init__(self, model: str | Path = DEFAULT_MODEL, detector: str | Detector = "haar", refine: bool = True,
-                 threads: int | None = None, flip: bool = False, precision: str = "auto",
+    def __init__(self, model: str | Path = DEFAULT_MODEL, detector: str | Detector = DEFAULT_DETECTOR,
+                 refine: bool = True, threads: int | None = None, flip: bool = False, precision: str = "auto",
                  framer: str | Path | None = DEFAULT_FRAMER, min_score: float = 0.0, min_face: float = 0.0,
                  **detector_kwargs) -> None:
         if threads is not None and (not isinstance(threads, int) or threads < 1):
@@ -120,28 +124,30 @@ class Landmarker:
         if isinstance(images, np.ndarray) and images.ndim == 3:
             raise ArgumentError("images", "a list of images (for one image, use detect)")
         images = [to_rgb8(im, f"images[{k}]") for k, im in enumerate(images)]
-        items, angles = [], []
+        items, angles, fives = [], [], []
         for k, im in enumerate(images):
-            for b, s, angle in zip(*self._detect(im)):
+            boxes, scores, five = self._detect(im)
+            for j, (b, s) in enumerate(zip(boxes, scores)):
                 if s >= self.min_score and np.sqrt((b[2] - b[0]) * (b[3] - b[1])) >= self.min_face:
                     items.append((k, b, s))
-                    angles.append(angle)
+                    angles.append(roll_angle(five[j]) if five is not None else 0.0)
+                    fives.append(None if five is None else five[j])
         out: list[list[Face]] = [[] for _ in images]
         if items:
             mapped = to_landmark_boxes(np.array([b for _, b, _ in items]), self.detector.box_map, np.array(angles))
             faces = self._faces([(images[k], b, s) for k, b, s in items], mapped, self.refine, angles)
-            for (k, _, _), face in zip(items, faces):
+            for (k, _, _), face, five in zip(items, faces, fives):
+                face.detector_five = five
                 out[k].append(face)
         return out
 
-    def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Boxes, scores and the angle that turns each face upright: from the detector's 5 points where it
-        gives them (faces at any in-plane angle), else 0 (the detector finds upright faces)."""
+    def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Boxes, scores and the detector's 5 points where it gives them (their eye line turns each crop
+        upright: faces at any in-plane angle), else None (the detector finds upright faces)."""
         if hasattr(self.detector, "detect_points"):
-            boxes, scores, five = self.detector.detect_points(image)
-            return boxes, scores, np.array([roll_angle(f) for f in five])
+            return self.detector.detect_points(image)
         boxes, scores = self.detector.detect(image)
-        return boxes, scores, np.zeros(len(boxes))
+        return boxes, scores, None
 
     def _faces(self, items: list[tuple[np.ndarray, np.ndarray, float]], lm_boxes: np.ndarray,
                refine: bool, angles: list[float] | None = None) -> list[Face]:

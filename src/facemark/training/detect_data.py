@@ -70,7 +70,7 @@ class Patch:
 
 
 def load_patches(folders: list[str], root: Path, limit: int, seed: int = 0) -> list[Patch]:
-    """Up to ``limit`` faces of 68-point folders, each cut 1.5x around its face box at about 96 px."""
+    """Up to ``limit`` faces of 68-point folders, each cut 1.6x around its landmarks' box into 128 px."""
     samples = [s for f in folders for s in read_pts_folder(root / f, 68)]
     rng = np.random.default_rng(seed)
     out = []

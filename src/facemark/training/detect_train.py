@@ -94,7 +94,7 @@ class TorchFaceDetector(FacemarkDetector):
     """The detector being trained, behind the inference interface (validation uses the shipped code path)."""
 
     def __init__(self, model: FaceDetector, max_side: int = 640) -> None:
-        self.model, self.max_side, self.min_score, self.nms_iou = model, max_side, 0.5, 0.4
+        self.model, self.max_side, self.min_score, self.nms_iou, self.turns = model, max_side, 0.5, 0.4, (0,)
 
     @torch.no_grad()
     def _run(self, x: np.ndarray) -> np.ndarray:
