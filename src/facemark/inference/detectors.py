@@ -20,8 +20,9 @@ import numpy as np
 
 from ..core.crop import to_input
 from ..core.detection import cells, decode, nms
-from ..core.errors import FacemarkError
+from ..core.errors import DataError, FacemarkError
 from ..core.registry import Registry
+from .runtime import sha256_of
 
 DETECTORS: Registry = Registry("detector")
 DEFAULT_DETECTOR = "haar"   # what detect, align, demo, evaluate-detect and Landmarker use unless told otherwise
@@ -193,6 +194,8 @@ class FacemarkDetector(Detector):
         if not path.is_file() or not card.is_file():
             raise FacemarkError(f"{path}: detector weights (.onnx and its .json card) not found")
         self.card = json.loads(card.read_text())
+        if sha256_of(path) != self.card.get("sha256"):
+            raise DataError(path, "sha256 differs from its card's: corrupt or replaced detector weights")
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads

@@ -53,6 +53,7 @@ class DetectorConfig:
         "crop_scale": [0.4, 1.6], "rotate": 30.0, "rotate_prob": 0.4, "rotate90_prob": 0.2, "mosaic_prob": 0.3,
         "paste_prob": 0.5, "grey_prob": 0.2, "min_face": 6.0})
     data_root: str = "../shared/data"
+    init_from: str = ""   # start from this detector checkpoint's weights (fine-tuning); optimiser and schedule afresh
     kind: str = "detector"
 
 
@@ -167,6 +168,10 @@ def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> 
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         epoch = st["epoch"]
+    elif cfg.init_from:
+        if not Path(cfg.init_from).is_file():
+            raise FacemarkError(f"{cfg.init_from}: init_from checkpoint not found")
+        model.load_state_dict(torch.load(cfg.init_from, map_location="cpu", weights_only=False)["model"])
     root = Path(cfg.data_root)
     print(f"reading photos under {root} ...", file=sys.stderr)
     photos = load_photos(cfg.data["train"], root, threads=cfg.threads)
@@ -223,9 +228,10 @@ def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> 
     return run_dir
 
 
-def export_detector(st: dict, name: str, out_dir: Path, extra: dict | None = None) -> Path:
+def export_detector(st: dict, name: str, out_dir: Path, extra: dict | None = None,
+                    log: Path | None = None) -> Path:
     """ONNX (any input size, a multiple of 32) and its card from a loaded detector checkpoint (``export``
-    checks the paths first)."""
+    checks the paths first); the run's ``log`` gives the card its training time and last validation."""
     cfg = st["config"]
     model = FaceDetector(**cfg["model"]).eval()
     model.load_state_dict(st["model"])
@@ -237,5 +243,9 @@ def export_detector(st: dict, name: str, out_dir: Path, extra: dict | None = Non
     card = {"name": name, "kind": "detector", "strides": [8, 16, 32], "outputs": 15,
             "sha256": sha256_of(onnx_path), "parameters": sum(p.numel() for p in model.parameters()),
             "epochs_run": st["epoch"], "config": cfg, **(extra or {})}
+    records = [json.loads(line) for line in log.read_text().splitlines()] if log and log.is_file() else []
+    if records:
+        card["train_minutes"] = round(sum(r["train_s"] for r in records) / 60, 1)
+        card["validation"] = next((r["val"] for r in reversed(records) if "val" in r), None)
     onnx_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return onnx_path

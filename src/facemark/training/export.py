@@ -37,7 +37,7 @@ def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None
     if st["config"].get("kind") == "detector":
         from .detect_train import export_detector
 
-        return export_detector(st, name, out_dir, extra)
+        return export_detector(st, name, out_dir, extra, checkpoint.parent / "log.jsonl")
     cfg = config_from_dict(st["config"], str(checkpoint))
     spec = cfg.spec
     model = build_model(spec, cfg.model)
