@@ -54,7 +54,7 @@ class ShapeModel:
 
     def shapes(self, coeffs: np.ndarray) -> np.ndarray:
         """(F, 68, 3) model-frame shapes for (F, K) coefficients."""
-        return self.mean + np.einsum("fk,knd->fnd", coeffs, self.basis)
+        return self.mean + (coeffs @ self.basis.reshape(len(self.basis), -1)).reshape(len(coeffs), *self.mean.shape)
 
 
 @lru_cache(maxsize=1)
@@ -87,16 +87,15 @@ def point_weights(outline_weight: float) -> np.ndarray:
 
 def _camera(x: np.ndarray, shapes: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The weighted least-squares affine camera of each shape, made the nearest scaled rotation (by SVD)."""
-    xm = np.einsum("n,fnd->fd", w, x) / w.sum()
-    sm = np.einsum("n,fnd->fd", w, shapes) / w.sum()
+    xm = w @ x / w.sum()
+    sm = w @ shapes / w.sum()
     xc, sc = x - xm[:, None], shapes - sm[:, None]
-    a = np.einsum("n,fni,fnj->fij", w, sc, sc)
-    b = np.einsum("n,fni,fnj->fij", w, xc, sc)
-    affine = b @ np.linalg.inv(a)                           # (F, 2, 3)
+    weighted = (sc * w[:, None]).transpose(0, 2, 1)        # (F, 3, N)
+    affine = (weighted @ xc).transpose(0, 2, 1) @ np.linalg.inv(weighted @ sc)   # (F, 2, 3)
     u, sv, vt = np.linalg.svd(affine, full_matrices=False)
     r2 = u @ vt
     scale = sv.mean(axis=-1)
-    t = xm - scale[:, None] * np.einsum("fij,fj->fi", r2, sm)
+    t = xm - scale[:, None] * (r2 @ sm[..., None])[..., 0]
     return r2, scale, t
 
 
@@ -117,16 +116,20 @@ def fit_shape(points: np.ndarray, settings: FitSettings = PREDICTED, model: Shap
     ww = np.repeat(w, 2)
     coeffs = np.zeros((len(x), len(m.std)))
     penalty = settings.noise ** 2 * np.diag(1.0 / m.std ** 2)
+    k = len(m.std)
     for _ in range(iterations):
         r2, scale, t = _camera(x, m.shapes(coeffs), w)
-        jac = (scale[:, None, None, None] * np.einsum("fij,knj->fnik", r2, m.basis)).reshape(len(x), -1, len(m.std))
-        resid = (x - t[:, None] - scale[:, None, None] * np.einsum("fij,nj->fni", r2, m.mean)).reshape(len(x), -1)
-        h = np.einsum("fpk,p,fpl->fkl", jac, ww, jac) + penalty
-        coeffs = np.linalg.solve(h, np.einsum("fpk,p,fp->fk", jac, ww, resid)[..., None])[..., 0]
+        r2t = r2.transpose(0, 2, 1)[:, None]                    # (F, 1, 3, 2)
+        # Jacobian of the projected points by the coefficients, one row per coefficient: (F, K, 2N)
+        jac_t = (scale[:, None, None, None] * (m.basis @ r2t)).reshape(len(x), k, -1)
+        resid = (x - t[:, None] - scale[:, None, None] * (m.mean @ r2t[:, 0])).reshape(len(x), -1)
+        weighted = jac_t * ww
+        h = weighted @ jac_t.transpose(0, 2, 1) + penalty
+        coeffs = np.linalg.solve(h, weighted @ resid[..., None])[..., 0]
     shapes = m.shapes(coeffs)
     r2, scale, t = _camera(x, shapes, w)
     rot = np.concatenate([r2, np.cross(r2[:, 0], r2[:, 1])[:, None]], axis=1)
-    cam = scale[:, None, None] * np.einsum("fij,fnj->fni", rot, shapes)
+    cam = scale[:, None, None] * (shapes @ rot.transpose(0, 2, 1))
     cam[..., :2] += t[:, None]
     cam[..., 2] -= cam[..., 2].mean(axis=1, keepdims=True)
     cam *= radius
