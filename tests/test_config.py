@@ -23,6 +23,11 @@ def test_every_config_builds(path):
         det = load_detector_config(path)
         assert det.name == path.stem and FaceDetector(**det.model)
         return
+    if config_kind(path) == "mtcnn":
+        from facemark.training.mtcnn_train import load_mtcnn_config
+
+        assert load_mtcnn_config(path).name == path.stem
+        return
     cfg = load_config(path)
     assert cfg.name == path.stem
     codec = build_codec(cfg.codec, cfg.input_size, cfg.spec.n_points, cfg.dim)

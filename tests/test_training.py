@@ -304,3 +304,20 @@ def test_profiling_turns_the_face_and_its_labels():
     # the nose tip's pixel came from the nose tip (bilinear sampling of a smooth ramp)
     nose = np.round(turned[30]).astype(int)
     assert np.abs(out[nose[1], nose[0], :2].astype(float) - pts[30, :2]).max() < 3
+    # a tilt: pitch > 0 turns the face up
+    assert head_pose(profile(image, pts[:, :2], 0.0, 20.0)[1])[1] == pytest.approx(20.0, abs=1.5)
+
+
+def test_the_profiling_mesh_covers_the_whole_image():
+    """Every Delaunay triangle is kept (once a float32 rounding dropped some, leaving unturned holes)."""
+    from facemark.training.profile import _triangles
+    rng = np.random.default_rng(3)
+    side = 232
+    border = np.array([[0, 0], [115.5, 0], [231, 0], [231, 115.5], [231, 231], [115.5, 231], [0, 231], [0, 115.5]])
+    for _ in range(20):
+        pts = np.concatenate([rng.uniform(20, 210, (90, 2)), border])
+        pts[61:64] = pts[65:68][::-1]                                 # coinciding points, as a closed mouth has
+        tri = pts[_triangles(pts, side)]
+        u, v = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+        area = np.abs(u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]).sum() / 2
+        assert area == pytest.approx(231.0 ** 2, rel=1e-9)

@@ -19,7 +19,7 @@ from facemark.io.datasets import FaceSample, read_aflw2000
 
 from _data import DATA
 
-GRID = [(w, n) for w in (0.3, 0.1, 0.05, 0.03) for n in (0.015, 0.05, 0.2, 1.0)]
+GRID = [(w, n) for w in (0.3, 0.1, 0.05, 0.03, 0.01) for n in (0.015, 0.05, 0.2, 1.0, 3.0, 10.0)]
 
 
 def main() -> None:

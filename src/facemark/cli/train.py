@@ -24,6 +24,14 @@ def _train(a: argparse.Namespace) -> int:
     from ..training.config import config_kind, load_config
     from ..training.detect_train import load_detector_config
 
+    if config_kind(a.config) == "mtcnn":
+        from ..training.mtcnn_train import load_mtcnn_config, train_mtcnn
+
+        mt = load_mtcnn_config(a.config)
+        if a.data_root:
+            mt.data_root = a.data_root
+        train_mtcnn(mt, a.out or Path("runs") / mt.name, resume=a.resume)
+        return 0
     if config_kind(a.config) == "detector":
         from ..training.detect_train import train_detector
 
@@ -61,7 +69,8 @@ def _export(a: argparse.Namespace) -> int:
     out = a.out or a.checkpoint.parent / "export"
     path = export(a.checkpoint, a.name, out, {"training_command": a.command_line} if a.command_line else None,
                   force=a.force)
-    print(f"wrote {path} and {path.with_suffix('.json')}")
+    print(f"wrote {path} and {path.with_suffix('.json')}" if path.suffix == ".onnx"
+          else f"wrote {path} and the .onnx files it lists")
     return 0
 
 

@@ -13,21 +13,12 @@ import time
 
 import numpy as np
 
+from ..core.detection import iou
 from ..inference.detectors import Detector, to_landmark_boxes
 from ..inference.landmarker import Landmarker
 from ..io.boxes import PhotoBoxes
 from ..io.images import read_image
 from .metrics import nme
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(A, B) intersection over union of boxes (A, 4) and (B, 4)."""
-    a, b = np.asarray(a, dtype=np.float64).reshape(-1, 4), np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    inter = w * h
-    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-12)
 
 
 def match(det: np.ndarray, gt: np.ndarray, ignore: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..core.cascade import apply_offsets, crop_window, pyramid, square
 from ..core.crop import to_input
 from ..core.detection import cells, decode, nms
 from ..core.errors import DataError, FacemarkError
@@ -257,6 +258,95 @@ class FacemarkAnyAngleDetector(FacemarkDetector):
     @property
     def box_map(self) -> dict[str, float]:
         return box_map(FacemarkDetector.name)
+
+
+@register
+class MtcnnDetector(Detector):
+    """MTCNN as the seed describes (trained here: ``configs/mtcnn.yaml``): P-Net slides a 12 px window over an
+    image pyramid (faces from ``min_face`` pixels), R-Net (24 px) and O-Net (48 px) re-score and re-box the
+    surviving windows; between stages, NMS and box calibration (each window moved to the box its net
+    predicts, then squared). Scores are O-Net's sigmoid in [0, 1]; O-Net gives 5 points (``detect_points``).
+    """
+
+    name = "mtcnn"
+    STAGES = ("pnet", "rnet", "onet")
+
+    def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 1280,
+                 min_face: float = 20.0, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)) -> None:
+        """``weights``: the card (``mtcnn.json``, default: the shipped one); ``min_face`` in pixels of the photo
+        scaled to ``max_side``; ``thresholds``: the score each stage's windows need to go on."""
+        import onnxruntime as ort
+
+        card_path = Path(weights) if weights else DETECTOR_WEIGHTS / "mtcnn.json"
+        if not card_path.is_file():
+            raise FacemarkError(f"{card_path}: MTCNN card not found (NAME.json beside NAME_pnet/_rnet/_onet.onnx)")
+        self.card = json.loads(card_path.read_text())
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        self.sessions = {}
+        for stage in self.STAGES:
+            path = card_path.with_name(f"{card_path.stem}_{stage}.onnx")
+            if not path.is_file() or sha256_of(path) != self.card["sha256"].get(stage):
+                raise DataError(path, "missing, or its sha256 differs from mtcnn.json's: corrupt or replaced weights")
+            self.sessions[stage] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.max_side, self.min_face, self.thresholds = max_side, min_face, tuple(thresholds)
+
+    def _net(self, stage: str, x: np.ndarray) -> np.ndarray:
+        """One net on a (B, 3, H, W) input: (B, 15) outputs, or P-Net's (1, 15, H', W') map."""
+        session = self.sessions[stage]
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+    def _proposals(self, image: np.ndarray) -> np.ndarray:
+        """P-Net's windows over the pyramid, NMS per scale and across scales, calibrated and squared."""
+        h, w = image.shape[:2]
+        found, scores = [], []
+        for s in pyramid(h, w, self.min_face):
+            size = (max(12, int(np.ceil(w * s))), max(12, int(np.ceil(h * s))))
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+            out = self._net("pnet", to_input(small[None]))[0]
+            logit = out[0]
+            ys, xs = np.nonzero(logit > np.log(self.thresholds[0] / (1 - self.thresholds[0])))
+            if not len(ys):
+                continue
+            side = 12 / s
+            win = np.stack([xs * 2 / s, ys * 2 / s, xs * 2 / s + side, ys * 2 / s + side], axis=1)
+            score = 1 / (1 + np.exp(-logit[ys, xs].astype(np.float64)))
+            keep = nms(win, score, 0.0, 0.5)
+            found.append(win[keep] + out[1:5, ys[keep], xs[keep]].T * side)
+            scores.append(score[keep])
+        if not found:
+            return np.zeros((0, 4))
+        boxes, score = np.concatenate(found), np.concatenate(scores)
+        return square(boxes[nms(boxes, score, 0.0, 0.7)])
+
+    def _refine(self, image: np.ndarray, windows: np.ndarray, stage: str, threshold: float, iou: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Re-score and re-box windows with R-Net or O-Net: boxes, scores, 5 points after NMS."""
+        size = {"rnet": 24, "onet": 48}[stage]
+        if not len(windows):
+            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
+        out = np.concatenate([self._net(stage, to_input(np.stack([crop_window(image, b, size)
+                                                                   for b in windows[k:k + 256]])))
+                              for k in range(0, len(windows), 256)]).astype(np.float64)
+        score = 1 / (1 + np.exp(-out[:, 0]))
+        keep = score >= threshold
+        boxes, points = apply_offsets(windows[keep], out[keep])
+        chosen = nms(boxes, score[keep], 0.0, iou)
+        return boxes[chosen], score[keep][chosen], points[chosen]
+
+    def detect_points(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Faces in an RGB uint8 image: boxes (K, 4), scores (K,), 5 points (K, 5, 2), best first."""
+        scale = min(1.0, self.max_side / max(image.shape[:2]))
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
+        boxes, _, _ = self._refine(small, self._proposals(small), "rnet", self.thresholds[1], 0.7)
+        boxes, scores, points = self._refine(small, square(boxes), "onet", self.thresholds[2], 0.5)
+        return boxes / scale, scores, points / scale
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        boxes, scores, _ = self.detect_points(image)
+        return boxes, scores
 
 
 def build_detector(name: str, **kwargs) -> Detector:

@@ -35,6 +35,7 @@ class AugmentConfig:
     occlusion_prob: float = 0.3  # a random rectangle of 15-40% of the side, flat colour or noise
     profile_prob: float = 0.0    # re-render the face turned out of plane (training.profile; iBUG-68 only)
     profile_turn: float = 60.0   # largest turn in degrees (15 to this, away from the frontal view, to |yaw| <= 90)
+    profile_pitch: float = 0.0   # profiled faces also tilt up or down by up to this many degrees (uniform +-)
 
 
 @dataclass
@@ -230,7 +231,7 @@ def _upgrade(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def config_kind(path: str | Path) -> str:
-    """What a config trains: ``landmarks`` (the default) or ``detector`` (its ``kind:``)."""
+    """What a config trains: ``landmarks`` (the default), ``detector`` or ``mtcnn`` (its ``kind:``)."""
     return str(_read_yaml(Path(path)).get("kind", "landmarks"))
 
 

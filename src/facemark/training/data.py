@@ -147,7 +147,9 @@ class Augmenter:
         c = self.cfg
         centre = np.full(2, (image.shape[0] - 1) / 2.0)
         if c.profile_prob and rng.random() < c.profile_prob:
-            image, pts = profile(image, pts, turn_for(pts, rng, c.profile_turn))
+            yaw = turn_for(pts, rng, c.profile_turn)
+            pitch = rng.uniform(-c.profile_pitch, c.profile_pitch) if c.profile_pitch else 0.0
+            image, pts = profile(image, pts, yaw, pitch)
             framed = crop_from_landmarks(pts, self.size)   # frame the turned face as inference will
             centre, face_side = np.array([framed.cx, framed.cy]), framed.side
         side = face_side * rng.uniform(*c.scale)

@@ -57,17 +57,38 @@ class DetectorConfig:
     kind: str = "detector"
 
 
-def load_detector_config(path: Path) -> DetectorConfig:
-    """A checked detector config (``base:`` as for landmark configs); an error names the file and the key."""
+def checked_values(path: Path, cls: type, what: str) -> dict:
+    """A config file's values (``base:`` as for landmark configs) for dataclass ``cls``: every key one of its
+    fields, ``name`` and ``data`` present; an error names the file and the key."""
     values = _read_yaml(Path(path))
-    known = set(DetectorConfig.__dataclass_fields__)
+    known = set(cls.__dataclass_fields__)
     for key in values:
         if key not in known:
-            raise DataError(path, f"{key}: not a detector setting (known: {', '.join(sorted(known))})")
+            raise DataError(path, f"{key}: not a {what} setting (known: {', '.join(sorted(known))})")
     for key in ("name", "data"):
         if key not in values:
             raise DataError(path, f"{key}: missing")
-    cfg = DetectorConfig(**values)
+    return values
+
+
+def check_photo_data(path: Path, data: dict) -> None:
+    """``data.train`` / ``data.val``: photo datasets as ``{format, path, part}``; ``data.train`` not empty."""
+    for i, spec in enumerate(data.get("train", [])):
+        if not isinstance(spec, dict) or spec.get("format") not in READERS or "path" not in spec:
+            raise DataError(path, f"data.train[{i}]: expected {{format: {'|'.join(READERS)}, path: ...}}, got {spec}")
+    for section in ("train", "val"):
+        for i, spec in enumerate(data.get(section, [])):
+            try:
+                select_part([], spec.get("part", ""))
+            except ValueError:
+                raise DataError(path, f"data.{section}[{i}].part: expected K/N or -K/N, got {spec.get('part')!r}") from None
+    if not data.get("train"):
+        raise DataError(path, "data.train: no datasets")
+
+
+def load_detector_config(path: Path) -> DetectorConfig:
+    """A checked detector config (``base:`` as for landmark configs); an error names the file and the key."""
+    cfg = DetectorConfig(**checked_values(path, DetectorConfig, "detector"))
     defaults = DetectorConfig(name="", data={})
     for section in ("augment", "loss"):
         merged = {**getattr(defaults, section), **getattr(cfg, section)}
@@ -77,17 +98,7 @@ def load_detector_config(path: Path) -> DetectorConfig:
         setattr(cfg, section, merged)
     if cfg.input_size % 32:
         raise DataError(path, f"input_size: a multiple of 32, not {cfg.input_size}")
-    for i, spec in enumerate(cfg.data.get("train", [])):
-        if not isinstance(spec, dict) or spec.get("format") not in READERS or "path" not in spec:
-            raise DataError(path, f"data.train[{i}]: expected {{format: {'|'.join(READERS)}, path: ...}}, got {spec}")
-    for section in ("train", "val"):
-        for i, spec in enumerate(cfg.data.get(section, [])):
-            try:
-                select_part([], spec.get("part", ""))
-            except ValueError:
-                raise DataError(path, f"data.{section}[{i}].part: expected K/N or -K/N, got {spec.get('part')!r}") from None
-    if not cfg.data.get("train"):
-        raise DataError(path, "data.train: no datasets")
+    check_photo_data(path, cfg.data)
     return cfg
 
 
@@ -148,18 +159,39 @@ def _batch(aug: DetectionAugmenter, grid, idx: np.ndarray, seed: int) -> dict[st
             "points": np.stack([t.points for t in targets]), "has_points": np.stack([t.has_points for t in targets])}
 
 
-def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> Path:
-    """Train (or resume) a detector run in ``run_dir``; returns it."""
-    run_dir = Path(run_dir)
-    last = run_dir / "last.pt"
+def start_run(cfg: Any, run_dir: Path, resume: bool) -> Path:
+    """Prepare a detector-kind run directory (refusing to overwrite a run unless resuming), write its resolved
+    config, seed every RNG, set the threads; returns the path of its ``last.pt``."""
+    last = Path(run_dir) / "last.pt"
     if last.is_file() and not resume:
         raise FacemarkError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+    last.parent.mkdir(parents=True, exist_ok=True)
+    (last.parent / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
     torch.set_num_threads(cfg.threads)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
+    return last
+
+
+def val_photos(data: dict, root: Path) -> list:
+    """The annotated photos of a config's ``data.val`` specs."""
+    return [p for spec in data.get("val", []) for p in select_part(READERS[spec["format"]](root / spec["path"]),
+                                                                 spec.get("part", ""))]
+
+
+def card_training(card: dict, log: Path | None) -> None:
+    """Add a run's training minutes and last validation (from its ``log.jsonl``) to a model card."""
+    records = [json.loads(line) for line in log.read_text().splitlines()] if log and log.is_file() else []
+    if records:
+        card["train_minutes"] = round(sum(r["train_s"] for r in records) / 60, 1)
+        card["validation"] = next((r["val"] for r in reversed(records) if "val" in r), None)
+
+
+def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> Path:
+    """Train (or resume) a detector run in ``run_dir``; returns it."""
+    run_dir = Path(run_dir)
+    last = start_run(cfg, run_dir, resume)
     model = FaceDetector(**cfg.model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     epoch = 0
@@ -176,8 +208,7 @@ def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> 
     print(f"reading photos under {root} ...", file=sys.stderr)
     photos = load_photos(cfg.data["train"], root, threads=cfg.threads)
     patches = load_patches(cfg.data.get("paste_faces", []), root, cfg.data.get("paste_limit", 2000), cfg.seed)
-    val = [p for spec in cfg.data.get("val", []) for p in select_part(READERS[spec["format"]](root / spec["path"]),
-                                                                    spec.get("part", ""))]
+    val = val_photos(cfg.data, root)
     print(f"train {len(photos)} photos, {sum(len(p.boxes) for p in photos)} faces, {len(patches)} faces to paste; "
           f"val {len(val)} photos", file=sys.stderr)
     aug = DetectionAugmenter(photos, patches, cfg.input_size, cfg.augment)
@@ -243,9 +274,6 @@ def export_detector(st: dict, name: str, out_dir: Path, extra: dict | None = Non
     card = {"name": name, "kind": "detector", "strides": [8, 16, 32], "outputs": 15,
             "sha256": sha256_of(onnx_path), "parameters": sum(p.numel() for p in model.parameters()),
             "epochs_run": st["epoch"], "config": cfg, **(extra or {})}
-    records = [json.loads(line) for line in log.read_text().splitlines()] if log and log.is_file() else []
-    if records:
-        card["train_minutes"] = round(sum(r["train_s"] for r in records) / 60, 1)
-        card["validation"] = next((r["val"] for r in reversed(records) if "val" in r), None)
+    card_training(card, log)
     onnx_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return onnx_path

@@ -34,6 +34,10 @@ def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None
     if taken and not force:
         raise DataError(taken[0], "already exists; pass --force to replace it (or choose another --name / --out)")
     st = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if st["config"].get("kind") == "mtcnn":
+        from .mtcnn_train import export_mtcnn
+
+        return export_mtcnn(st, name, out_dir, extra, checkpoint.parent / "log.jsonl")
     if st["config"].get("kind") == "detector":
         from .detect_train import export_detector
 

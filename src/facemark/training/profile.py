@@ -3,7 +3,7 @@
 The 68 annotated points are lifted to 3D by the shape-model fit (x, y as annotated, z from the fit); a forehead
 row (the brows raised along the face's own up axis), a ring around the face at the mean depth of the jaw outline and
 the image border (fixed) complete a mesh. The points turn about the camera's vertical axis through the face's
-centre and project orthographically; every triangle of the source mesh is then warped to its turned place,
+centre (and, for a tilt, about its horizontal axis) and project orthographically; every triangle of the source mesh is then warped to its turned place,
 farthest first, so the near cheek and the nose cover what they hide. The new labels are the turned 3D points
 (x, y, z): points that turn out of sight keep where the 3D face puts them, as in 300W-LP.
 """
@@ -46,24 +46,22 @@ def turn_for(pts: np.ndarray, rng: np.random.Generator, max_turn: float, max_yaw
     return float(side * min(turn, max(0.0, max_yaw - abs(yaw))))
 
 
-def profile(image: np.ndarray, pts: np.ndarray, yaw: float) -> tuple[np.ndarray, np.ndarray]:
-    """``image`` (square pre-crop) with its face turned by ``yaw`` degrees (> 0: towards the image's right),
-    and the face's points in the new image: (68, 3) with z away from the camera, 0 at the points' mean (or
+def profile(image: np.ndarray, pts: np.ndarray, yaw: float, pitch: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` (square pre-crop) with its face turned by ``yaw`` degrees (> 0: towards the image's right) and
+    tilted by ``pitch`` degrees (> 0: up), and the face's points in the new image: (68, 3) with z away from the camera, 0 at the points' mean (or
     (68, 2) for 2D input)."""
     fit = fit_landmarks(xy(pts), "ibug68", ANNOTATED)
     pts3 = np.concatenate([xy(pts), fit.points[0, :, 2:]], axis=1)
     extra, border = _anchors(pts3, fit.rotation[0], float(fit.scale[0]), image.shape[0])
     src3 = np.concatenate([pts3, extra])
     centre = np.append(pts3[:, :2].mean(axis=0), 0.0)
-    turned = (src3 - centre) @ rotation_from_euler(yaw, 0.0, 0.0).T + centre
+    turned = (src3 - centre) @ rotation_from_euler(yaw, pitch, 0.0).T + centre
     src2 = np.concatenate([src3[:, :2], border])
     dst2 = np.concatenate([turned[:, :2].clip(0, image.shape[0] - 1), border])
     depth = np.concatenate([turned[:, 2], np.full(len(border), np.inf)])
     tri = _triangles(src2, image.shape[0])
-    order = np.argsort(-depth[tri].mean(axis=1), kind="stable")     # farthest first
-    mapy, mapx = np.indices(image.shape[:2], dtype=np.float32)   # pixels no triangle covers stay where they were
-    for t in tri[order]:
-        _fill(mapx, mapy, dst2[t], src2[t])
+    tri = tri[np.argsort(-depth[tri].mean(axis=1), kind="stable")]   # farthest first
+    mapx, mapy = _piecewise_affine(dst2[tri], src2[tri], image.shape[:2])
     out = cv2.remap(image, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     new = turned[:len(pts3)].copy()
     new[:, 2] -= new[:, 2].mean()
@@ -71,33 +69,30 @@ def profile(image: np.ndarray, pts: np.ndarray, yaw: float) -> tuple[np.ndarray,
 
 
 def _triangles(points: np.ndarray, side: int) -> np.ndarray:
-    """Delaunay triangles (T, 3) of 2D points, as indices."""
+    """Delaunay triangles (T, 3) of 2D points, as indices (those touching Subdiv2D's outer corners dropped)."""
     sub = cv2.Subdiv2D((-side, -side, 3 * side, 3 * side))
-    for p in points:
-        sub.insert((float(p[0]), float(p[1])))
-    key = {(round(float(x), 3), round(float(y), 3)): i for i, (x, y) in enumerate(points)}
-    out = []
-    for t in sub.getTriangleList().reshape(-1, 3, 2):
-        idx = [key.get((round(float(x), 3), round(float(y), 3))) for x, y in t]
-        if None not in idx:
-            out.append(idx)
-    return np.array(out, dtype=np.int64).reshape(-1, 3)
+    sub.insert([(float(x), float(y)) for x, y in points])
+    corners = sub.getTriangleList().reshape(-1, 2)
+    dist = np.abs(corners[:, None, :] - points[None, :, :].astype(np.float32)).max(axis=2)
+    idx = (len(points) - 1 - dist[:, ::-1].argmin(axis=1)).reshape(-1, 3)   # coinciding points: the last one
+    found = (dist.min(axis=1) < 1e-3).reshape(-1, 3).all(axis=1)
+    return idx[found].astype(np.int64)
 
 
-def _fill(mapx: np.ndarray, mapy: np.ndarray, dst: np.ndarray, src: np.ndarray) -> None:
-    """Point the pixels inside triangle ``dst`` at their places in triangle ``src`` (the inverse affine map)."""
-    h, w = mapx.shape
-    x0, y0 = np.floor(dst.min(axis=0)).astype(int).clip(0, [w - 1, h - 1])
-    x1, y1 = np.ceil(dst.max(axis=0)).astype(int).clip(0, [w - 1, h - 1])
-    if x1 <= x0 or y1 <= y0:
-        return
-    d = np.concatenate([dst, np.ones((3, 1))], axis=1)
-    if abs(np.linalg.det(d)) < 1e-6:
-        return
-    a = np.linalg.solve(d, src)                                  # (3, 2): [x, y, 1] @ a = source point
-    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
-    cv2.fillConvexPoly(mask, np.round((dst - [x0, y0]) * 16).astype(np.int32), 1, cv2.LINE_8, 4)
-    ys, xs = np.nonzero(mask)
-    xs, ys = xs + x0, ys + y0
-    mapx[ys, xs] = xs * a[0, 0] + ys * a[1, 0] + a[2, 0]
-    mapy[ys, xs] = xs * a[0, 1] + ys * a[1, 1] + a[2, 1]
+def _piecewise_affine(dst: np.ndarray, src: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """remap() maps sending the pixels inside each triangle ``dst[k]`` (T, 3, 2) to their places in ``src[k]``
+    (its inverse affine map); a later triangle covers an earlier one, and pixels no triangle covers stay put."""
+    d = np.concatenate([dst, np.ones((len(dst), 3, 1))], axis=2)
+    keep = np.abs(np.linalg.det(d)) >= 1e-6                       # degenerate triangles cover nothing
+    label = np.full(shape, -1, np.int32)
+    polys = np.round(dst * 16).astype(np.int32)                    # 4 fractional bits (shift=4)
+    for k in np.flatnonzero(keep).tolist():
+        cv2.fillConvexPoly(label, polys[k], k, cv2.LINE_8, 4)
+    a = np.zeros((len(dst), 3, 2))
+    a[keep] = np.linalg.solve(d[keep], src[keep])                  # (T, 3, 2): [x, y, 1] @ a = source point
+    mapy, mapx = np.indices(shape, dtype=np.float32)
+    ys, xs = np.nonzero(label >= 0)
+    ak = a[label[ys, xs]]
+    mapx[ys, xs] = xs * ak[:, 0, 0] + ys * ak[:, 1, 0] + ak[:, 2, 0]
+    mapy[ys, xs] = xs * ak[:, 0, 1] + ys * ak[:, 1, 1] + ak[:, 2, 1]
+    return mapx, mapy
