@@ -151,3 +151,17 @@ def test_shipped_mtcnn_finds_faces_and_close_ups(data):
     boxes, scores, five = det.detect_points(read_image(data / "samples" / "lenna.png"))   # a close-up face
     assert len(boxes) == 1 and scores[0] > 0.9 and 200 < boxes[0, 0] < 230 and 350 < boxes[0, 2] < 380
     assert five[0, 0, 0] < five[0, 1, 0]                    # the left eye as the viewer sees it comes first
+
+
+def test_replaced_mtcnn_weights_are_refused(tmp_path):
+    import shutil
+
+    from facemark.inference.detectors import DETECTOR_WEIGHTS, MtcnnDetector
+    for f in ("mtcnn.json", "mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx"):
+        shutil.copy(DETECTOR_WEIGHTS / f, tmp_path / f)
+    with (tmp_path / "mtcnn_rnet.onnx").open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(DataError, match="mtcnn_rnet.onnx.*sha256"):
+        MtcnnDetector(tmp_path / "mtcnn.json")
+    with pytest.raises(FacemarkError, match="MTCNN card not found"):
+        MtcnnDetector(tmp_path / "missing.json")
