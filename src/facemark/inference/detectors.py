@@ -23,7 +23,7 @@ from ..core.crop import to_input
 from ..core.detection import cells, decode, nms
 from ..core.errors import DataError, FacemarkError
 from ..core.registry import Registry
-from .runtime import sha256_of
+from .runtime import cpu_session, sha256_of
 
 DETECTORS: Registry = Registry("detector")
 DEFAULT_DETECTOR = "haar"   # what detect, align, demo, evaluate-detect and Landmarker use unless told otherwise
@@ -188,7 +188,6 @@ class FacemarkDetector(Detector):
 
     def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 640,
                  min_score: float = 0.5, nms_iou: float = 0.4, turns: tuple[int, ...] = (0,)) -> None:
-        import onnxruntime as ort
 
         path = Path(weights) if weights else DETECTOR_WEIGHTS / "facemark_det.onnx"
         card = path.with_suffix(".json")
@@ -197,11 +196,7 @@ class FacemarkDetector(Detector):
         self.card = json.loads(card.read_text())
         if sha256_of(path) != self.card.get("sha256"):
             raise DataError(path, "sha256 differs from its card's: corrupt or replaced detector weights")
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self.max_side, self.min_score, self.nms_iou, self.turns = max_side, min_score, nms_iou, tuple(turns)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
@@ -275,22 +270,17 @@ class MtcnnDetector(Detector):
                  min_face: float = 20.0, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)) -> None:
         """``weights``: the card (``mtcnn.json``, default: the shipped one); ``min_face`` in pixels of the photo
         scaled to ``max_side``; ``thresholds``: the score each stage's windows need to go on."""
-        import onnxruntime as ort
 
         card_path = Path(weights) if weights else DETECTOR_WEIGHTS / "mtcnn.json"
         if not card_path.is_file():
             raise FacemarkError(f"{card_path}: MTCNN card not found (NAME.json beside NAME_pnet/_rnet/_onet.onnx)")
         self.card = json.loads(card_path.read_text())
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
         self.sessions = {}
         for stage in self.STAGES:
             path = card_path.with_name(f"{card_path.stem}_{stage}.onnx")
             if not path.is_file() or sha256_of(path) != self.card["sha256"].get(stage):
                 raise DataError(path, "missing, or its sha256 differs from mtcnn.json's: corrupt or replaced weights")
-            self.sessions[stage] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self.sessions[stage] = cpu_session(path, threads)
         self.max_side, self.min_face, self.thresholds = max_side, min_face, tuple(thresholds)
 
     def _net(self, stage: str, x: np.ndarray) -> np.ndarray:

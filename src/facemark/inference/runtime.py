@@ -28,6 +28,21 @@ WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
 DEFAULT_MODEL = "hrnet68"  # what detect, evaluate and Landmarker run unless told otherwise
 
 
+def cpu_session(path: Path, threads: int | None = 0):
+    """An ONNX Runtime CPU session of ``path`` on ``threads`` intra-op threads (0: its default); an unreadable
+    model is a DataError naming the file."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types for unreadable models
+        raise DataError(path, f"cannot load ONNX model ({e})") from None
+
+
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -107,7 +122,6 @@ class OnnxLandmarkModel:
 
     def __init__(self, name_or_path: str | Path = DEFAULT_MODEL, threads: int | None = None, flip: bool = False,
                  decoder: str | None = None, precision: str = "auto") -> None:
-        import onnxruntime as ort
 
         if precision not in PRECISIONS:
             raise FacemarkError(f"precision {precision!r}: one of {', '.join(PRECISIONS)}")
@@ -126,14 +140,7 @@ class OnnxLandmarkModel:
         if digest != expected:
             raise DataError(path, f"sha256 mismatch (file {digest[:12]}..., card {expected[:12]}...): "
                                   "corrupt or replaced weights")
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types for unreadable models
-            raise DataError(path, f"cannot load ONNX model ({e})") from None
+        self.session = cpu_session(path, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.flip = flip
         self.scheme: Scheme = scheme(self.card.scheme)
