@@ -21,7 +21,7 @@ from ..core.schemes import Scheme
 from ..core.shape3d import ANNOTATED
 from ..io.datasets import WFLW_ATTRIBUTES, FaceSample, load_dataset
 from .config import AugmentConfig
-from .profile import profile, turn_for
+from .profile import lift, profile, turn_for
 
 
 @dataclass
@@ -147,9 +147,10 @@ class Augmenter:
         c = self.cfg
         centre = np.full(2, (image.shape[0] - 1) / 2.0)
         if c.profile_prob and rng.random() < c.profile_prob:
-            yaw = turn_for(pts, rng, c.profile_turn)
+            fit = lift(pts)
+            yaw = turn_for(pts, rng, c.profile_turn, fit=fit)
             pitch = rng.uniform(-c.profile_pitch, c.profile_pitch) if c.profile_pitch else 0.0
-            image, pts = profile(image, pts, yaw, pitch)
+            image, pts = profile(image, pts, yaw, pitch, fit)
             framed = crop_from_landmarks(pts, self.size)   # frame the turned face as inference will
             centre, face_side = np.array([framed.cx, framed.cy]), framed.side
         side = face_side * rng.uniform(*c.scale)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..core.pose import euler_from_rotation, fit_landmarks, rotation_from_euler
 from ..core.points import xy
-from ..core.shape3d import ANNOTATED
+from ..core.shape3d import ANNOTATED, ShapeFit
 
 BROWS = tuple(range(17, 27))
 JAW = tuple(range(17))
@@ -37,20 +37,27 @@ def _anchors(pts3: np.ndarray, rotation: np.ndarray, scale: float, side: int) ->
     return np.concatenate([forehead, ring]), border
 
 
-def turn_for(pts: np.ndarray, rng: np.random.Generator, max_turn: float, max_yaw: float = 90.0) -> float:
+def lift(pts: np.ndarray) -> ShapeFit:
+    """The shape-model fit of annotated points that profiling turns (``turn_for`` and ``profile`` share it)."""
+    return fit_landmarks(xy(pts), "ibug68", ANNOTATED)
+
+
+def turn_for(pts: np.ndarray, rng: np.random.Generator, max_turn: float, max_yaw: float = 90.0,
+             fit: ShapeFit | None = None) -> float:
     """A random turn (degrees) away from the frontal view: towards the side the face already shows (either side
-    for a near-frontal face), 15 degrees to ``max_turn``, ending within ``max_yaw``."""
-    yaw = euler_from_rotation(fit_landmarks(xy(pts), "ibug68", ANNOTATED).rotation[0])[0]
+    for a near-frontal face), 15 degrees to ``max_turn``, ending within ``max_yaw``. ``fit``: ``lift(pts)``."""
+    yaw = euler_from_rotation((fit or lift(pts)).rotation[0])[0]
     side = np.sign(yaw) if abs(yaw) > 5 else rng.choice([-1.0, 1.0])
     turn = rng.uniform(15.0, max_turn)
     return float(side * min(turn, max(0.0, max_yaw - abs(yaw))))
 
 
-def profile(image: np.ndarray, pts: np.ndarray, yaw: float, pitch: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def profile(image: np.ndarray, pts: np.ndarray, yaw: float, pitch: float = 0.0,
+            fit: ShapeFit | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``image`` (square pre-crop) with its face turned by ``yaw`` degrees (> 0: towards the image's right) and
-    tilted by ``pitch`` degrees (> 0: up), and the face's points in the new image: (68, 3) with z away from the camera, 0 at the points' mean (or
-    (68, 2) for 2D input)."""
-    fit = fit_landmarks(xy(pts), "ibug68", ANNOTATED)
+    tilted by ``pitch`` degrees (> 0: up), and the face's points in the new image: (68, 3) with z away from the
+    camera, 0 at the points' mean (or (68, 2) for 2D input). ``fit``: ``lift(pts)``, when already made."""
+    fit = fit or lift(pts)
     pts3 = np.concatenate([xy(pts), fit.points[0, :, 2:]], axis=1)
     extra, border = _anchors(pts3, fit.rotation[0], float(fit.scale[0]), image.shape[0])
     src3 = np.concatenate([pts3, extra])
