@@ -214,6 +214,11 @@ def test_align_and_demo_cli(tmp_path, data):
     r = _cli("demo", "--out", tmp_path / "demo.png")
     assert r.returncode == 0, r.stderr
     assert cv2.imread(str(tmp_path / "demo.png")) is not None
+    # the default detector shows every face of the samples and no false one: both men in breakingbad.jpg,
+    # Einstein and the man seated behind him, lenna, takeo
+    counts = dict(line.split(": ")[:2] for line in r.stdout.splitlines() if ": " in line)
+    assert {k: v.split(" ")[0] for k, v in counts.items()} == {
+        "breakingbad.jpg": "2", "einstein.jpg": "2", "lenna.png": "1", "takeo.ppm": "1"}
 
 
 def test_detect_cli_on_a_video(tmp_path, data):

@@ -11,6 +11,7 @@ from .base import command
 
 
 def _benchmark_args(p: argparse.ArgumentParser) -> None:
+    from ..inference.detectors import DEFAULT_DETECTOR, DETECTORS
     from ..inference.runtime import available_models
 
     p.add_argument("--models", nargs="+", default=available_models(), help="facemark models (default: every shipped one)")
@@ -20,7 +21,8 @@ def _benchmark_args(p: argparse.ArgumentParser) -> None:
                    help="other tools to run beside (skipped with a note when not installed)")
     p.add_argument("--data", type=Path, default=Path("../shared/data/faces68/test/ytf"),
                    help="300W-layout folder of annotated faces (default ../shared/data/faces68/test/ytf)")
-    p.add_argument("--detector", default="haar", help="facemark's detector for the own-detector columns")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS.names(),
+                   help=f"facemark's detector for the own-detector columns (default {DEFAULT_DETECTOR})")
     p.add_argument("--repeats", type=int, default=300, help="timed runs per measurement (default 300)")
     p.add_argument("--markdown", type=Path, help="write the table here")
     p.add_argument("--plot", type=Path, help="write the CED curves of every row to this PNG")
@@ -41,7 +43,7 @@ def _benchmark(a: argparse.Namespace) -> int:
         raise FacemarkError(f"--repeats {a.repeats}: at least 1")
     samples = read_pts_folder(a.data, 68)
     gt = bm.np.stack([s.landmarks for s in samples])
-    image = read_image(Path(__file__).parents[1] / "samples" / "breakingbad.jpg")   # 1920x1080, one face
+    image = read_image(Path(__file__).parents[1] / "samples" / "breakingbad.jpg")   # 1920x1080: its first face is timed
     det = build_detector(a.detector)
     boxes, _ = det.detect(image)
     if not len(boxes):

@@ -26,7 +26,7 @@ from ..core.registry import Registry
 from .runtime import cpu_session, sha256_of
 
 DETECTORS: Registry = Registry("detector")
-DEFAULT_DETECTOR = "haar"   # what detect, align, demo, evaluate-detect and Landmarker use unless told otherwise
+DEFAULT_DETECTOR = "facemark"   # what detect, align, demo, evaluate-detect and Landmarker use unless told otherwise
 BOX_MAPS_FILE = Path(__file__).parent / "box_maps.json"
 
 
@@ -241,13 +241,13 @@ class FacemarkDetector(Detector):
 class FacemarkAnyAngleDetector(FacemarkDetector):
     """facemark's detector run on the photo and its three quarter turns, the faces merged by NMS: faces at any
     in-plane angle (lying down, upside down) are found as upright ones are, at four times the cost. A higher
-    score threshold and a tighter NMS than ``facemark`` keep its false boxes down (chosen on
-    roboflow_faces/valid: docs/detection.md)."""
+    score threshold than ``facemark``'s keeps its false boxes down (chosen on roboflow_faces/valid by
+    ``tools/detector_thresholds.py``: docs/detection.md)."""
 
     name = "facemark_any"
 
     def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 640,
-                 min_score: float = 0.6, nms_iou: float = 0.3) -> None:
+                 min_score: float = 0.6, nms_iou: float = 0.4) -> None:
         super().__init__(weights, threads, max_side, min_score, nms_iou, turns=(0, 1, 2, 3))
 
     @property

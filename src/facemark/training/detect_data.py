@@ -3,8 +3,9 @@
 Augmentation, in order: a random square crop of 0.4-1.6 times the photo's short side (padded with grey where it
 leaves the photo), rotated by a random angle (small tilts, and with ``rotate90_prob`` a quarter, half or
 three-quarter turn for faces lying down or upside down), mirrored with the 5-point permutation; 2x2 mosaics
-of four photos (crowds of small faces); annotated training faces pasted at random sizes (faces with 5 points);
-colour, grey and blur. Faces under ``min_face`` pixels after all that are ignored (neither face nor
+of four photos (crowds of small faces); annotated training faces pasted at random sizes from 12 px to
+``paste_max`` of the sample's side (faces with 5 points), their square's outer ``feather`` fraction blended
+into the photo so that no hard patch edge marks them; colour, grey and blur. Faces under ``min_face`` pixels after all that are ignored (neither face nor
 background); so are faces whose centre the crop cut off, and boxes the dataset marks as ignored.
 """
 from __future__ import annotations
@@ -155,7 +156,7 @@ class DetectionAugmenter:
         taken = out.boxes.copy()
         for _ in range(int(rng.integers(1, 4))):
             q = self.patches[int(rng.integers(len(self.patches)))]
-            face = rng.uniform(12, self.size * 0.4)
+            face = rng.uniform(12, self.size * self.cfg["paste_max"])
             s = face / np.sqrt(np.prod(q.box[2:] - q.box[:2]))
             side = int(round(q.image.shape[0] * s))
             if side < 8 or side >= self.size:
@@ -165,7 +166,9 @@ class DetectionAugmenter:
             if len(taken) and _overlap(box, taken).max() > 0.0:
                 continue
             patch = cv2.resize(q.image, (side, side), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-            image[y0:y0 + side, x0:x0 + side] = patch
+            alpha = _feather(side, self.cfg["feather"])
+            under = image[y0:y0 + side, x0:x0 + side].astype(np.float32)
+            image[y0:y0 + side, x0:x0 + side] = (under + alpha * (patch - under)).astype(np.uint8)
             taken = np.concatenate([taken, _grow(box, side, x0, y0)[None]])
             boxes.append(box[None])
             points.append((q.points * s + [x0, y0])[None])
@@ -183,6 +186,15 @@ class DetectionAugmenter:
         if rng.random() < 0.1:
             f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.5, 1.2))
         return np.clip(f, 0, 255).astype(np.uint8)
+
+
+def _feather(side: int, fraction: float) -> np.ndarray:
+    """(side, side, 1) blending weights of a pasted square: 1 inside, falling linearly to 0 over its outer
+    ``fraction`` of the side (all 1 when ``fraction`` is 0)."""
+    ramp = max(fraction * side, 1e-6)
+    d = np.minimum(np.arange(side), np.arange(side)[::-1]) + 0.5
+    edge = np.clip(d / ramp, 0, 1)
+    return np.minimum(edge[:, None], edge[None, :])[..., None].astype(np.float32)
 
 
 def _grow(box: np.ndarray, side: int, x0: int, y0: int) -> np.ndarray:

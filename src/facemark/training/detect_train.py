@@ -51,7 +51,7 @@ class DetectorConfig:
     loss: dict = field(default_factory=lambda: {"box": 2.0, "points": 0.5})
     augment: dict = field(default_factory=lambda: {
         "crop_scale": [0.4, 1.6], "rotate": 30.0, "rotate_prob": 0.4, "rotate90_prob": 0.2, "mosaic_prob": 0.3,
-        "paste_prob": 0.5, "grey_prob": 0.2, "min_face": 6.0})
+        "paste_prob": 0.5, "paste_max": 0.4, "feather": 0.0, "grey_prob": 0.2, "min_face": 6.0})
     data_root: str = "../shared/data"
     init_from: str = ""   # start from this detector checkpoint's weights (fine-tuning); optimiser and schedule afresh
     kind: str = "detector"
@@ -192,7 +192,7 @@ def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> 
     """Train (or resume) a detector run in ``run_dir``; returns it."""
     run_dir = Path(run_dir)
     last = start_run(cfg, run_dir, resume)
-    model = FaceDetector(**cfg.model)
+    model = FaceDetector(**cfg.model).to(memory_format=torch.channels_last)   # ~1.7x faster on CPU
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     epoch = 0
     if resume and last.is_file():
@@ -235,7 +235,8 @@ def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> 
                 for g in opt.param_groups:
                     g["lr"] = lr
                 t = {key: torch.from_numpy(v) for key, v in b.items() if key != "x"}
-                loss, parts = detection_loss(model(torch.from_numpy(b["x"])), t, cfg.loss["box"], cfg.loss["points"])
+                x = torch.from_numpy(b["x"]).contiguous(memory_format=torch.channels_last)
+                loss, parts = detection_loss(model(x), t, cfg.loss["box"], cfg.loss["points"])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)

@@ -16,26 +16,29 @@ STRIDES = (8, 16, 32)
 OUTPUTS = 15   # score, box (l, t, r, b), 5 landmarks (x, y)
 
 
-def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
+def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, dilation * (k // 2), dilation, groups, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-def _sep(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    """Depthwise 3x3 then pointwise 1x1, each with batch norm and ReLU."""
-    return nn.Sequential(_conv(cin, cin, 3, stride, groups=cin), _conv(cin, cout, 1))
+def _sep(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    """Depthwise 3x3 (dilated by ``dilation``) then pointwise 1x1, each with batch norm and ReLU."""
+    return nn.Sequential(_conv(cin, cin, 3, stride, groups=cin, dilation=dilation), _conv(cin, cout, 1))
 
 
 class FaceDetector(nn.Module):
-    """``width``: channels of the first stage (the others are 2x, 3x, 4x of it); ``neck``: pyramid channels."""
+    """``width``: channels of the first stage (the others are 2x, 3x, 4x, 6x of it); ``neck``: pyramid channels;
+    ``dilated``: extra blocks at stride 32 with 2x dilated depthwise convolutions, which widen the coarsest
+    level's view for faces that fill the photo."""
 
-    def __init__(self, width: int = 16, neck: int = 48) -> None:
+    def __init__(self, width: int = 16, neck: int = 48, dilated: int = 0) -> None:
         super().__init__()
         w = width
         self.stem = nn.Sequential(_conv(3, w, 3, 2), _sep(w, w), _sep(w, 2 * w, 2), _sep(2 * w, 2 * w))   # /4
         self.c3 = nn.Sequential(_sep(2 * w, 3 * w, 2), _sep(3 * w, 3 * w), _sep(3 * w, 3 * w))             # /8
         self.c4 = nn.Sequential(_sep(3 * w, 4 * w, 2), _sep(4 * w, 4 * w), _sep(4 * w, 4 * w))             # /16
-        self.c5 = nn.Sequential(_sep(4 * w, 6 * w, 2), _sep(6 * w, 6 * w))                                 # /32
+        self.c5 = nn.Sequential(_sep(4 * w, 6 * w, 2), _sep(6 * w, 6 * w),                                  # /32
+                                *[_sep(6 * w, 6 * w, dilation=2) for _ in range(dilated)])
         self.lateral = nn.ModuleList([_conv(c, neck, 1) for c in (3 * w, 4 * w, 6 * w)])
         self.smooth = nn.ModuleList([_sep(neck, neck) for _ in STRIDES])
         self.heads = nn.ModuleList([nn.Sequential(_sep(neck, neck), nn.Conv2d(neck, OUTPUTS, 1)) for _ in STRIDES])

@@ -1,0 +1,46 @@
+"""Choose facemark's detector thresholds on the validation photos (detect/roboflow_faces/valid, which no
+reported table uses): recall@0.5 and false boxes per photo of ``facemark`` at each score threshold, and of
+``facemark_any`` at each threshold and NMS IoU. The rule (docs/detection.md): the highest recall with at most
+``--max-false`` false boxes per photo.
+
+    python tools/detector_thresholds.py [--weights runs/detector_v2/facemark_det.onnx]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from facemark.evaluation.detection import evaluate_detector
+from facemark.inference.detectors import FacemarkAnyAngleDetector, FacemarkDetector
+from facemark.io.boxes import read_yolo
+
+from _data import DATA
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", help="detector .onnx (with its .json card); default: the shipped one")
+    ap.add_argument("--max-false", type=float, default=0.15, help="false boxes per photo allowed")
+    a = ap.parse_args()
+    photos = read_yolo(DATA / "detect/roboflow_faces/valid")
+    rows = []
+    for score in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
+        rows.append({"detector": "facemark", "min_score": score, "nms_iou": 0.4,
+                     **evaluate_detector(FacemarkDetector(a.weights, min_score=score), photos)})
+        for iou in (0.3, 0.4):
+            rows.append({"detector": "facemark_any", "min_score": score, "nms_iou": iou,
+                         **evaluate_detector(FacemarkAnyAngleDetector(a.weights, min_score=score, nms_iou=iou), photos)})
+    for r in rows:
+        print(json.dumps({k: r[k] for k in ("detector", "min_score", "nms_iou", "recall", "ap", "false_per_photo")}))
+    for name in ("facemark", "facemark_any"):
+        ok = [r for r in rows if r["detector"] == name and r["false_per_photo"] <= a.max_false]
+        best = max(ok, key=lambda r: r["recall"]) if ok else None
+        print(f"{name}: " + (f"min_score {best['min_score']}, nms_iou {best['nms_iou']}: recall {best['recall']:.3f}, "
+                             f"{best['false_per_photo']:.2f} false boxes per photo" if best else "no setting qualifies"),
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
