@@ -1,0 +1,52 @@
+"""`facemark_any` against `facemark` face by face on the upright AFW photos (faces68/scenes/afw): the landmark
+NME of each annotated face both pipelines find (matched by the landmarks' centre), and the faces where they
+differ most, with the head roll each pipeline reports (a roll near +-90 or 180 degrees: the crop took a wrong
+quarter turn).
+
+    python tools/any_angle_check.py
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from facemark.evaluation.metrics import nme
+from facemark.inference.detectors import build_detector
+from facemark.inference.landmarker import Landmarker
+from facemark.io.boxes import read_scenes
+from facemark.io.images import read_image
+
+from _data import DATA
+
+
+def nearest(faces: list, gt: np.ndarray):
+    """The face whose landmarks' centre is nearest the annotation's, within 0.3 of its width; else None."""
+    c, width = gt.mean(axis=0), np.ptp(gt[:, 0])
+    dist = [np.linalg.norm(f.landmarks.mean(axis=0) - c) for f in faces]
+    k = int(np.argmin(dist)) if dist else -1
+    return faces[k] if k >= 0 and dist[k] < 0.3 * width else None
+
+
+def main() -> int:
+    pipelines = {n: Landmarker(detector=build_detector(n), threads=1) for n in ("facemark", "facemark_any")}
+    rows = []
+    for photo in read_scenes(DATA / "faces68/scenes/afw"):
+        image = read_image(photo.image)
+        found = {n: lm.detect(image) for n, lm in pipelines.items()}
+        for gt in photo.landmarks:
+            one, anyf = nearest(found["facemark"], gt), nearest(found["facemark_any"], gt)
+            if one is not None and anyf is not None:
+                rows.append((nme(one.landmarks, gt, "iod")[0], nme(anyf.landmarks, gt, "iod")[0], photo.image.name,
+                             one.pose["roll"], anyf.pose["roll"]))
+    errors = np.array([r[:2] for r in rows])
+    same = np.isclose(errors[:, 0], errors[:, 1]).sum()
+    print(f"{len(rows)} faces found by both: mean NME facemark {errors[:, 0].mean():.2%}, facemark_any "
+          f"{errors[:, 1].mean():.2%}; the same landmarks on {same}")
+    for r in sorted(rows, key=lambda r: r[0] - r[1])[:10]:
+        print(f"{r[2]}: NME {r[0]:.3f} / {r[1]:.3f}, roll {r[3]:+.0f} / {r[4]:+.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
