@@ -1,12 +1,13 @@
 """Detector training data: photos with face boxes decoded once, then one augmented square sample at a time.
 
-Augmentation, in order: a random square crop of 0.4-1.6 times the photo's short side (padded with grey where it
-leaves the photo), rotated by a random angle (small tilts, and with ``rotate90_prob`` a quarter, half or
-three-quarter turn for faces lying down or upside down), mirrored with the 5-point permutation; 2x2 mosaics
-of four photos (crowds of small faces); annotated training faces pasted at random sizes from 12 px to
-``paste_max`` of the sample's side (faces with 5 points), their square's outer ``feather`` fraction blended
-into the photo so that no hard patch edge marks them; colour, grey and blur. Faces under ``min_face`` pixels after all that are ignored (neither face nor
-background); so are faces whose centre the crop cut off, and boxes the dataset marks as ignored.
+Augmentation, in order: a random square crop of ``crop_scale`` times the photo's short side (padded with grey
+where it leaves the photo), rotated by a random angle (tilts up to ``rotate`` degrees, and with
+``rotate90_prob`` a quarter, half or three-quarter turn for faces lying down or upside down), mirrored with the
+5-point permutation; 2x2 mosaics of four photos (crowds of small faces); annotated training faces pasted at
+random sizes from 12 px to ``paste_max`` of the sample's side (faces with 5 points), their square's outer
+``feather`` fraction blended into the photo so that no hard patch edge marks them; colour, grey and blur.
+Faces under ``min_face`` pixels after all that are ignored (neither face nor background); so are faces whose
+centre the crop cut off, and boxes the dataset marks as ignored.
 """
 from __future__ import annotations
 
