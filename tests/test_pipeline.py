@@ -125,6 +125,16 @@ def test_detect_on_whole_photos(lm, scene_faces):
         assert set(face.pose) == {"yaw", "pitch", "roll"}
 
 
+def test_head_pose_is_fitted_when_read_for_the_whole_call(data):
+    from facemark.core.pose import head_poses
+    image = cv2.cvtColor(cv2.imread(str(data / "samples/breakingbad.jpg")), cv2.COLOR_BGR2RGB)
+    faces = Landmarker(threads=1).detect(image)    # the default detector finds both men
+    assert len(faces) == 2 and faces[0]._poses is faces[1]._poses and faces[0]._poses.values is None
+    want = head_poses(np.stack([f.landmarks for f in faces]), "ibug68")
+    assert np.allclose([list(f.pose.values()) for f in faces], want)    # one fit of both, on the first read
+    assert faces[1]._poses.values is not None
+
+
 def test_grey_rgba_16bit_images(lm, data):
     rgb = cv2.cvtColor(cv2.imread(str(data / "samples/lenna.png")), cv2.COLOR_BGR2RGB)
     ref = lm.detect(rgb)
@@ -294,7 +304,7 @@ def test_benchmark_cli_rows_and_table(tmp_path, data):
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout.splitlines()[0])
     assert (row["tool"], row["model"], row["variant"], row["n"]) == ("facemark", "pfld68_fast", "fp32", 4)
-    assert row["ms_per_face"] > 0 and row["faces_per_s"] > 0 and 0 < row["nme"] < 0.1
+    assert row["ms_per_face"] > 0 and row["ms_per_face_pose"] > 0 and row["faces_per_s"] > 0 and 0 < row["nme"] < 0.1
     assert row["own_detector"]["of"] == 4
     table = (tmp_path / "b.md").read_text()
     assert "| facemark | pfld68_fast | fp32 |" in table and (tmp_path / "ced.png").is_file()

@@ -2,7 +2,8 @@
 (``others.py``), on the same images and the same boxes, in one run on one machine.
 
 Per row: ``ms_per_face``, the landmark step for one face of a 1920x1080 photo (crop warp, network, decoding,
-5 points and head pose; detection excluded) on 1 thread, batch 1, the median of many runs after a warm-up;
+5 points; detection excluded) on 1 thread, batch 1, the median of many runs after a warm-up;
+``ms_per_face_pose``, the same with the face's head pose read (the shape-model fit runs when it is read);
 ``ms_per_face_refine``, the same with the detector-box framing and the second pass the default pipeline runs;
 ``faces_per_s``, 32 faces a call on 2 threads; ``nme``, ``fr``, ``auc`` with boxes from the ground-truth
 landmarks (inter-ocular NME); ``nme_shared``, the NME on the points MediaPipe's mesh shares with iBUG 68; and
@@ -77,6 +78,7 @@ def facemark_row(model: str, precision: str, samples: list[FaceSample], gt: np.n
     row = {
         "tool": "facemark", "model": one.model.card.name, "variant": one.model.precision,
         "ms_per_face": median_ms(lambda: one.from_boxes(image, [image_box]), repeats),
+        "ms_per_face_pose": median_ms(lambda: one.from_boxes(image, [image_box])[0].pose, repeats),
         "ms_per_face_refine": median_ms(lambda: two.from_boxes(image, det_box, detector), repeats)
         if len(det_box) else None,
         "faces_per_s": 32 / (median_ms(lambda: predict(batch, [image] * 32, crops), max(5, repeats // 10)) / 1000),
@@ -99,6 +101,7 @@ def other_row(name: str, samples: list[FaceSample], gt: np.ndarray, image: np.nd
     row = {
         "tool": tool.tool, "model": tool.model, "variant": "",
         "ms_per_face": median_ms(lambda: tool.from_box(image, image_box), repeats),
+        "ms_per_face_pose": None,
         "ms_per_face_refine": None,
         "faces_per_s": 32 / (median_ms(lambda: [tool.from_box(image, image_box) for _ in range(32)],
                                        max(5, repeats // 10)) / 1000),
@@ -113,7 +116,7 @@ def other_row(name: str, samples: list[FaceSample], gt: np.ndarray, image: np.nd
 
 def markdown(rows: list[dict], data: str, command: str) -> str:
     """The rows as the table of docs/benchmarks.md."""
-    head = ("| tool | model | runtime | ms/face (1 thread) | + refine | faces/s (2 threads, batch 32) | NME | FR@10% | "
+    head = ("| tool | model | runtime | ms/face (1 thread) | + head pose | + refine | faces/s (2 threads, batch 32) | NME | FR@10% | "
             f"AUC@10% | NME on the {len(SHARED)} shared points | own detector: found, NME | + refine |")
     lines = [head, "|" + "---|" * head.count(" |")]
 
@@ -129,7 +132,7 @@ def markdown(rows: list[dict], data: str, command: str) -> str:
     for r in rows:
         pts = "" if r.get("points", 68) == 68 else f" ({r['points']} points)"
         lines.append(f"| {r['tool']} | {r['model']} | {r['variant'] or '-'} | {ms(r['ms_per_face'])} | "
-                     f"{ms(r['ms_per_face_refine'])} | {r['faces_per_s']:.0f} | {pct(r['nme'])}{pts} | "
+                     f"{ms(r['ms_per_face_pose'])} | {ms(r['ms_per_face_refine'])} | {r['faces_per_s']:.0f} | {pct(r['nme'])}{pts} | "
                      f"{pct(r['fr'])} | {r['auc']:.4f} | {pct(r['nme_shared'])} | {det(r['own_detector'])} | "
                      f"{det(r['own_detector_refine'])} |")
     return f"Data: {data}. Machine: {machine()}.\n\n" + "\n".join(lines) + f"\n\nCommand: `{command}`\n"

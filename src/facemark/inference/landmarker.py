@@ -22,21 +22,41 @@ from .runtime import DEFAULT_MODEL, OnnxLandmarkModel
 DEFAULT_FRAMER = "pfld68_fast"   # the first pass of the refine step
 
 
+class _Poses:
+    """The head poses of one call's faces, fitted together when the first of them is read: the fit costs
+    about 0.5 ms a face, which callers that never read a pose do not pay."""
+
+    def __init__(self, pts: np.ndarray, scheme: str) -> None:
+        self.pts, self.scheme, self.values = pts, scheme, None
+
+    def __getitem__(self, k: int) -> dict[str, float]:
+        if self.values is None:
+            self.values = head_poses(self.pts, self.scheme)
+        return dict(zip(("yaw", "pitch", "roll"), map(float, self.values[k])))
+
+
 @dataclass
 class Face:
     """One face: detector box and score, landmarks (N, 2), the 5 derived points (5, 2), head pose in degrees
-    (``facemark.core.pose``: yaw, pitch, roll from the 3D shape-model fit) and, from a model that predicts
-    depth, ``landmarks_3d`` (N, 3): x, y as ``landmarks``, z in pixels away from the camera, 0 at the points'
-    mean (else None); ``detector_five`` (5, 2): the detector's own 5 points where it gives them (eyes, nose tip,
-    mouth corners: enough to align a face without the landmark model), else None."""
+    (``pose``: yaw, pitch, roll from the 3D shape-model fit of ``facemark.core.pose``, fitted when first read;
+    empty for a scheme without a shape model) and, from a model that predicts depth, ``landmarks_3d`` (N, 3):
+    x, y as ``landmarks``, z in pixels away from the camera, 0 at the points' mean (else None);
+    ``detector_five`` (5, 2): the detector's own 5 points where it gives them (eyes, nose tip, mouth corners:
+    enough to align a face without the landmark model), else None."""
 
     box: np.ndarray
     score: float
     landmarks: np.ndarray
     five: np.ndarray
-    pose: dict[str, float] = field(default_factory=dict)
     landmarks_3d: np.ndarray | None = None
     detector_five: np.ndarray | None = None
+    _poses: _Poses | None = field(default=None, repr=False, compare=False)
+    _index: int = field(default=0, repr=False, compare=False)
+
+    @property
+    def pose(self) -> dict[str, float]:
+        """{yaw, pitch, roll} in degrees ({} where the scheme has no shape model)."""
+        return {} if self._poses is None else self._poses[self._index]
 
     def __repr__(self) -> str:
         pose = " ".join(f"{k}={v:+.1f}" for k, v in self.pose.items())
@@ -164,8 +184,7 @@ class Landmarker:
         else:
             crops = [crop_from_box(b, self.model.input_size, angle=a) for b, a in zip(lm_boxes, angles)]
         pts = predict(self.model, images, crops)
-        poses = head_poses(pts, self.scheme.name) if self.scheme.shape_points and len(pts) else None
+        poses = _Poses(pts, self.scheme.name) if self.scheme.shape_points and len(pts) else None
         return [Face(np.asarray(box, dtype=np.float64), float(score), xy(p).copy(), self.scheme.five_points(xy(p)),
-                     {} if poses is None else dict(zip(("yaw", "pitch", "roll"), map(float, poses[k]))),
-                     p if p.shape[-1] == 3 else None)
+                     p if p.shape[-1] == 3 else None, None, poses, k)
                 for k, ((_, box, score), p) in enumerate(zip(items, pts))]
