@@ -98,6 +98,26 @@ def test_augmented_samples_keep_faces_and_points_together(data):
             assert np.abs(p - c).max() < half
 
 
+def test_five_point_faces_get_the_68_point_face_box_and_paste_small(data):
+    from facemark.core.detection import iou
+    from facemark.core.schemes import scheme
+    from facemark.io.datasets import read_pts_folder
+    from facemark.training.detect_data import face_box, five_box, load_patches
+    faces = read_pts_folder(data / "faces68/test/ytf", 68)[:50]
+    overlap = [iou(face_box(f.landmarks)[None], five_box(scheme("ibug68").five_points(f.landmarks))[None])[0, 0]
+               for f in faces]
+    assert np.median(overlap) > 0.7                # the same framing from 5 points as from 68
+    mtfl = {"format": "mtfl", "list": "faces5/new_training.txt", "images": "faces5"}
+    patches = load_patches(["faces68/train/helen", mtfl], data, 20)
+    small = patches[20:]                           # 20 faces of the folder, then the MTFL crops the box fits in
+    assert len(patches[:20]) == 20 and 10 <= len(small) <= 20
+    for p in small:
+        h, w = p.image.shape[:2]
+        assert (p.box[:2] >= 0).all() and p.box[2] <= w and p.box[3] <= h
+        assert p.max_face == pytest.approx(1.5 * np.sqrt(np.prod(p.box[2:] - p.box[:2])))
+    assert all(p.max_face == np.inf for p in patches[:20])
+
+
 def test_pasted_faces_fade_into_the_photo_at_their_square_edge():
     from facemark.training.detect_data import _feather
     alpha = _feather(40, 0.1)[..., 0]              # a 4 px ramp: 1/8, 3/8, 5/8, 7/8, then 1

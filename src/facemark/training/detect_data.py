@@ -4,7 +4,8 @@ Augmentation, in order: a random square crop of ``crop_scale`` times the photo's
 where it leaves the photo), rotated by a random angle (tilts up to ``rotate`` degrees, and with
 ``rotate90_prob`` a quarter, half or three-quarter turn for faces lying down or upside down), mirrored with the
 5-point permutation; 2x2 mosaics of four photos (crowds of small faces); annotated training faces pasted at
-random sizes from 12 px to ``paste_max`` of the sample's side (faces with 5 points), their square's outer
+random sizes from 12 px to ``paste_max`` of the sample's side (faces with 5 points; a low-resolution 5-point crop
+is not enlarged beyond 1.5x), their square's outer
 ``feather`` fraction blended into the photo so that no hard patch edge marks them; colour, grey and blur.
 Faces under ``min_face`` pixels after all that are ignored (neither face nor background); so are faces whose
 centre the crop cut off, and boxes the dataset marks as ignored.
@@ -18,10 +19,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..core.align import umeyama
 from ..core.crop import crop_from_landmarks
 from ..core.schemes import scheme
+from ..core.shape3d import shape_model
 from ..io.boxes import PhotoBoxes, read_scenes, read_voc_folder, read_yolo, select_part
-from ..io.datasets import read_pts_folder
+from ..io.datasets import load_dataset, read_pts_folder
 from ..io.images import read_image
 
 FIVE_FLIP = [1, 0, 2, 4, 3]
@@ -64,23 +67,37 @@ def load_photos(specs: list[dict], root: Path, max_side: int = 640, threads: int
 
 @dataclass
 class Patch:
-    """An annotated face cut from a landmark training crop, for pasting: image, face box and 5 points in it."""
+    """An annotated face for pasting: image, face box and 5 points in it, and the largest face side (px) it may
+    be pasted at."""
 
     image: np.ndarray
     box: np.ndarray
     points: np.ndarray
+    max_face: float = np.inf
 
 
-def load_patches(folders: list[str], root: Path, limit: int, seed: int = 0) -> list[Patch]:
-    """Up to ``limit`` faces of 68-point folders, each cut 1.6x around its landmarks' box into 128 px."""
-    samples = [s for f in folders for s in read_pts_folder(root / f, 68)]
+def load_patches(sources: list[str | dict], root: Path, limit: int, seed: int = 0) -> list[Patch]:
+    """Faces to paste: up to ``limit`` of the 68-point folders (strings) together, each cut 1.6x around its
+    landmarks' box into 128 px; and up to ``limit`` of each 5-point set (a dataset spec such as
+    ``{format: mtfl, list, images}``), taken as its crop is, the face box placed by ``five_box``."""
     rng = np.random.default_rng(seed)
+    folders = [f for f in sources if isinstance(f, str)]
+    samples = [s for f in folders for s in read_pts_folder(root / f, 68)]
     out = []
     for i in rng.permutation(len(samples))[:limit]:
         s = samples[i]
         crop = crop_from_landmarks(s.landmarks, 128, 1.6)
         lm = crop.to_crop(s.landmarks)
         out.append(Patch(crop.warp(s.load_image()), face_box(lm), scheme("ibug68").five_points(lm)))
+    for spec in (f for f in sources if not isinstance(f, str)):
+        faces = load_dataset(spec, root, 5)
+        for i in rng.permutation(len(faces))[:limit]:
+            image, five = faces[i].load_image(), faces[i].landmarks[:, :2]
+            box = five_box(five)
+            h, w = image.shape[:2]
+            if box[0] < 0 or box[1] < 0 or box[2] > w or box[3] > h:    # the crop cuts the face: not a whole face
+                continue
+            out.append(Patch(image, box, five, 1.5 * float(np.sqrt(np.prod(box[2:] - box[:2])))))
     return out
 
 
@@ -90,6 +107,16 @@ def face_box(landmarks: np.ndarray) -> np.ndarray:
     x1, y1 = landmarks[:, :2].min(axis=0)
     x2, y2 = landmarks[:, :2].max(axis=0)
     return np.array([x1, y1 - 0.2 * (y2 - y1), x2, y2])
+
+
+def five_box(five: np.ndarray) -> np.ndarray:
+    """The face box of 5 points: the mean face's ``face_box``, carried by the similarity that takes the mean
+    face's 5 points onto these (the bounds of its turned corners)."""
+    mean = shape_model().mean[:, :2]
+    m = umeyama(scheme("ibug68").five_points(mean), five)
+    x1, y1, x2, y2 = face_box(mean)
+    corners = np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]) @ m[:, :2].T + m[:, 2]
+    return np.r_[corners.min(axis=0), corners.max(axis=0)]
 
 
 class DetectionAugmenter:
@@ -157,7 +184,7 @@ class DetectionAugmenter:
         taken = out.boxes.copy()
         for _ in range(int(rng.integers(1, 4))):
             q = self.patches[int(rng.integers(len(self.patches)))]
-            face = rng.uniform(12, self.size * self.cfg["paste_max"])
+            face = rng.uniform(12, min(self.size * self.cfg["paste_max"], q.max_face))
             s = face / np.sqrt(np.prod(q.box[2:] - q.box[:2]))
             side = int(round(q.image.shape[0] * s))
             if side < 8 or side >= self.size:
