@@ -49,25 +49,24 @@ def _benchmark(a: argparse.Namespace) -> int:
     if not len(boxes):
         raise FacemarkError(f"detector {a.detector} finds no face in breakingbad.jpg to time on")
     image_box = to_landmark_boxes(boxes[:1], det.box_map)[0]
-    rows, curves = [], {}
-
-    def add(row: dict, errors) -> None:
-        rows.append(row)
-        label = " ".join(x for x in (row["tool"], row["model"], row["variant"]) if x)
-        curves[label + ("" if row.get("points", 68) == 68 else f" ({row['points']} points)")] = errors
-        print(json.dumps(row), flush=True)
-
+    measured = []      # (row, errors, timers): accuracy first, then every row timed in interleaved rounds
     for model in a.models:
         has_int8 = "int8" in load_card(model)[0].meta
         for precision in a.precisions:
             if precision == "int8" and not has_int8:
                 continue
-            add(*bm.facemark_row(model, precision, samples, gt, image, image_box, a.detector, a.repeats))
+            measured.append(bm.facemark_row(model, precision, samples, gt, image, image_box, a.detector))
     for tool in a.tools:
         try:
-            add(*bm.other_row(tool, samples, gt, image, image_box, a.repeats))
+            measured.append(bm.other_row(tool, samples, gt, image, image_box))
         except FacemarkError as e:
             print(f"facemark: skipping {tool}: {e}", file=sys.stderr)
+    bm.time_rows([(row, timers) for row, _, timers in measured], a.repeats)
+    rows, curves = [row for row, _, _ in measured], {}
+    for row, errors, _ in measured:
+        label = " ".join(x for x in (row["tool"], row["model"], row["variant"]) if x)
+        curves[label + ("" if row.get("points", 68) == 68 else f" ({row['points']} points)")] = errors
+        print(json.dumps(row), flush=True)
     command_line = "facemark benchmark " + " ".join(sys.argv[2:])
     if a.markdown:
         from ..io.files import atomic_write_bytes

@@ -2,7 +2,8 @@
 (``others.py``), on the same images and the same boxes, in one run on one machine.
 
 Per row: ``ms_per_face``, the landmark step for one face of a 1920x1080 photo (crop warp, network, decoding,
-5 points; detection excluded) on 1 thread, batch 1, the median of many runs after a warm-up;
+5 points; detection excluded) on 1 thread, batch 1, timed after a warm-up in rounds interleaved across all
+rows (``time_rows``);
 ``ms_per_face_pose``, the same with the face's head pose read (the shape-model fit runs when it is read);
 ``ms_per_face_refine``, the same with the detector-box framing and the second pass the default pipeline runs;
 ``faces_per_s``, 32 faces a call on 2 threads; ``nme``, ``fr``, ``auc`` with boxes from the ground-truth
@@ -31,16 +32,36 @@ from .protocols import predict_with_landmark_boxes
 SHARED = tuple(sorted(MESH_TO_IBUG))
 
 
-def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 20) -> float:
-    """Median wall time of ``fn`` in milliseconds, after ``warmup`` untimed calls."""
+Timers = dict[str, Callable[[], object]]
+
+
+def time_rows(rows: list[tuple[dict, Timers]], repeats: int, rounds: int = 5, warmup: int = 20) -> None:
+    """Fill in every row's timings, interleaved: each of ``rounds`` rounds runs every row's every timer
+    ``repeats / rounds`` times (``batch32`` a tenth as often), and each measurement keeps its lowest round
+    median, in milliseconds (``batch32`` becomes ``faces_per_s``). Slowdowns of the machine that last seconds
+    to minutes (single medians of 300 calls moved by up to 2.5x between runs here) then fall on every tool
+    alike instead of on whichever was being timed."""
+    best: dict[tuple[int, str], float] = {}
     for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1000)
+        for _, timers in rows:
+            for fn in timers.values():
+                fn()
+    for _ in range(rounds):
+        for k, (_, timers) in enumerate(rows):
+            for key, fn in timers.items():
+                n = max(1, (repeats // 10 if key == "batch32" else repeats) // rounds)
+                times = []
+                for _ in range(n):
+                    t = time.perf_counter()
+                    fn()
+                    times.append(time.perf_counter() - t)
+                best[k, key] = min(best.get((k, key), np.inf), float(np.median(times)) * 1000)
+    for k, (row, timers) in enumerate(rows):
+        for key in timers:
+            if key == "batch32":
+                row["faces_per_s"] = 32 / (best[k, key] / 1000)
+            else:
+                row[key] = best[k, key]
 
 
 def errors_on(pred: list[np.ndarray | None], gt: np.ndarray, points: tuple[int, ...]) -> np.ndarray:
@@ -67,7 +88,9 @@ def _detector_pass(find: Callable[[np.ndarray], list[np.ndarray]], samples: list
 
 
 def facemark_row(model: str, precision: str, samples: list[FaceSample], gt: np.ndarray, image: np.ndarray,
-                 image_box: np.ndarray, detector: str, repeats: int) -> tuple[dict, np.ndarray]:
+                 image_box: np.ndarray, detector: str) -> tuple[dict, np.ndarray, Timers]:
+    """One facemark model's row (accuracy now; the timings ``time_rows`` fills in), its per-face errors and
+    its timers."""
     one = Landmarker(model, detector, refine=False, threads=1, precision=precision)
     two = Landmarker(model, detector, refine=True, threads=1, precision=precision)
     pred = predict_with_landmark_boxes(one.model, samples)
@@ -77,11 +100,7 @@ def facemark_row(model: str, precision: str, samples: list[FaceSample], gt: np.n
     crops = [crop_from_box(image_box, batch.input_size)] * 32
     row = {
         "tool": "facemark", "model": one.model.card.name, "variant": one.model.precision,
-        "ms_per_face": median_ms(lambda: one.from_boxes(image, [image_box]), repeats),
-        "ms_per_face_pose": median_ms(lambda: one.from_boxes(image, [image_box])[0].pose, repeats),
-        "ms_per_face_refine": median_ms(lambda: two.from_boxes(image, det_box, detector), repeats)
-        if len(det_box) else None,
-        "faces_per_s": 32 / (median_ms(lambda: predict(batch, [image] * 32, crops), max(5, repeats // 10)) / 1000),
+        "ms_per_face": None, "ms_per_face_pose": None, "ms_per_face_refine": None, "faces_per_s": None,
         **summary(errors, "iod"),
         "nme_shared": float(errors_on(list(pred[:, list(SHARED)]), gt, SHARED).mean()),
         "detector": detector,
@@ -89,29 +108,32 @@ def facemark_row(model: str, precision: str, samples: list[FaceSample], gt: np.n
         "own_detector_refine": _detector_pass(lambda im: [f.landmarks for f in two.detect(im)], samples, gt,
                                               tuple(range(68))),
     }
-    return row, errors
+    timers = {"ms_per_face": lambda: one.from_boxes(image, [image_box]),
+              "ms_per_face_pose": lambda: one.from_boxes(image, [image_box])[0].pose,
+              "batch32": lambda: predict(batch, [image] * 32, crops)}
+    if len(det_box):
+        timers["ms_per_face_refine"] = lambda: two.from_boxes(image, det_box, detector)
+    return row, errors, timers
 
 
-def other_row(name: str, samples: list[FaceSample], gt: np.ndarray, image: np.ndarray, image_box: np.ndarray,
-              repeats: int) -> tuple[dict, np.ndarray]:
+def other_row(name: str, samples: list[FaceSample], gt: np.ndarray, image: np.ndarray,
+              image_box: np.ndarray) -> tuple[dict, np.ndarray, Timers]:
+    """Another tool's row, errors and timers, as ``facemark_row``."""
     tool = OTHERS[name]()
     pred = [tool.from_box(s.load_image(), landmark_box(g)) for s, g in zip(samples, gt)]
     errors = errors_on(pred, gt, tool.points)
     shared = [None if p is None else p[[tool.points.index(i) for i in SHARED]] for p in pred]
     row = {
         "tool": tool.tool, "model": tool.model, "variant": "",
-        "ms_per_face": median_ms(lambda: tool.from_box(image, image_box), repeats),
-        "ms_per_face_pose": None,
-        "ms_per_face_refine": None,
-        "faces_per_s": 32 / (median_ms(lambda: [tool.from_box(image, image_box) for _ in range(32)],
-                                       max(5, repeats // 10)) / 1000),
+        "ms_per_face": None, "ms_per_face_pose": None, "ms_per_face_refine": None, "faces_per_s": None,
         **summary(errors, "iod"), "points": len(tool.points),
         "nme_shared": float(errors_on(shared, gt, SHARED).mean()),
         "detector": f"{name}'s own",
         "own_detector": _detector_pass(tool.detect, samples, gt, tool.points),
         "own_detector_refine": None,
     }
-    return row, errors
+    return row, errors, {"ms_per_face": lambda: tool.from_box(image, image_box),
+                         "batch32": lambda: [tool.from_box(image, image_box) for _ in range(32)]}
 
 
 def markdown(rows: list[dict], data: str, command: str) -> str:
