@@ -71,7 +71,8 @@ def test_config_errors_name_the_key(tmp_path):
     for change, key in [({"epoch": 3}, "epoch: not a detector setting"),
                         ({"augment": {"spin": 1}}, "augment.spin: not a setting"),
                         ({"data": {"train": [{"format": "voc", "path": "x", "part": "a/b"}]}}, "data.train\\[0\\].part"),
-                        ({"input_size": 300}, "input_size: a multiple of 32")]:
+                        ({"input_size": 300}, "input_size: a multiple of 32"),
+                        ({"augment": {"turned_faces": "maybe"}}, "augment.turned_faces: face or background")]:
         values = {**yaml.safe_load(CONFIG.read_text()), **change}
         path = tmp_path / "bad.yaml"
         path.write_text(yaml.safe_dump(values))
@@ -96,6 +97,19 @@ def test_augmented_samples_keep_faces_and_points_together(data):
         for b, p in zip(s.boxes[known], s.points[known]):
             c, half = (b[:2] + b[2:]) / 2, (b[2:] - b[:2]).max()
             assert np.abs(p - c).max() < half
+
+
+def test_turned_samples_can_teach_turned_faces_as_background(data):
+    from facemark.training.detect_data import DetectionAugmenter, load_photos
+    from facemark.training.detect_train import load_detector_config
+    cfg = load_detector_config(CONFIG)
+    photos = load_photos([{"format": "scenes", "path": "faces68/scenes/afw", "part": "0/40"}], data)
+    settings = {**cfg.augment, "mosaic_prob": 0.0, "paste_prob": 0.0, "rotate90_prob": 1.0}
+    rng = np.random.default_rng(0)
+    as_faces = DetectionAugmenter(photos, [], 320, {**settings, "turned_faces": "face"})
+    as_background = DetectionAugmenter(photos, [], 320, {**settings, "turned_faces": "background"})
+    assert sum(len(as_faces(k % len(photos), rng).boxes) for k in range(10)) > 0
+    assert all(len(as_background(k % len(photos), rng).boxes) == 0 for k in range(10))
 
 
 def test_five_point_faces_get_the_68_point_face_box_and_paste_small(data):

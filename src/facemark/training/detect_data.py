@@ -2,11 +2,13 @@
 
 Augmentation, in order: a random square crop of ``crop_scale`` times the photo's short side (padded with grey
 where it leaves the photo), rotated by a random angle (tilts up to ``rotate`` degrees, and with
-``rotate90_prob`` a quarter, half or three-quarter turn for faces lying down or upside down), mirrored with the
-5-point permutation; 2x2 mosaics of four photos (crowds of small faces); annotated training faces pasted at
-random sizes from 12 px to ``paste_max`` of the sample's side (faces with 5 points; a low-resolution 5-point crop
-is not enlarged beyond 1.5x), their square's outer
-``feather`` fraction blended into the photo so that no hard patch edge marks them; colour, grey and blur.
+``rotate90_prob`` a quarter, half or three-quarter turn: its faces stay faces, for a detector of faces lying
+down or upside down, or with ``turned_faces: background`` become background, tilted at most ``TURNED_TILT``,
+for a detector that fires only on upright faces), mirrored with the 5-point permutation; 2x2 mosaics of four
+photos (crowds of small faces); annotated training faces pasted at random sizes from 12 px to ``paste_max`` of
+the sample's side (faces with 5 points; a low-resolution 5-point crop is not enlarged beyond 1.5x), their
+square's outer ``feather`` fraction blended into the photo so that no hard patch edge marks them; colour, grey
+and blur.
 Faces under ``min_face`` pixels after all that are ignored (neither face nor background); so are faces whose
 centre the crop cut off, and boxes the dataset marks as ignored.
 """
@@ -28,6 +30,7 @@ from ..io.datasets import load_dataset, read_pts_folder
 from ..io.images import read_image
 
 FIVE_FLIP = [1, 0, 2, 4, 3]
+TURNED_TILT = 20.0   # the largest tilt of a quarter-turned sample whose faces are background
 READERS = {"voc": read_voc_folder, "yolo": read_yolo, "scenes": read_scenes}
 
 
@@ -155,6 +158,9 @@ class DetectionAugmenter:
         cy = rng.uniform(min(side / 2, h - side / 2), max(side / 2, h - side / 2))
         angle = rng.uniform(-c["rotate"], c["rotate"]) if rng.random() < c["rotate_prob"] else 0.0
         quarter = int(rng.integers(1, 4)) if rng.random() < c["rotate90_prob"] else 0
+        background = quarter > 0 and c["turned_faces"] == "background"
+        if background:   # its faces stay at least 70 degrees from upright: never a face's tilt elsewhere
+            angle = float(np.clip(angle, -TURNED_TILT, TURNED_TILT))
         s = size / side
         m = cv2.getRotationMatrix2D((cx, cy), angle + 90 * quarter, s)
         m[:, 2] += [size / 2 - cx, size / 2 - cy]
@@ -175,6 +181,8 @@ class DetectionAugmenter:
         # left the crop, kept (clipped) when it did not
         inside = (new_c >= 0).all(axis=1) & (new_c < size).all(axis=1)
         keep = (boxes[:, 2] > 0) & (boxes[:, 0] < size) & (boxes[:, 3] > 0) & (boxes[:, 1] < size)
+        if background:   # faces lying on their side or upside down are taught as background
+            keep[:] = False
         boxes = np.clip(boxes[keep], 0, size)
         return Photo(image, boxes, points[keep], p.ignore[keep] | ~inside[keep])
 
