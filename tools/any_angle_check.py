@@ -5,7 +5,7 @@ quarter turn). Then why: each quarter turn's detections on the same upright phot
 threshold), grouped where they overlap (IoU > 0.4) across turns: how often a turned detection outscores the
 upright one, and by how much.
 
-    python tools/any_angle_check.py
+    python tools/any_angle_check.py [--weights DETECTOR.onnx]   # the second part only, for other weights
 """
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def nearest(faces: list, gt: np.ndarray):
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--weights"] and len(sys.argv) == 3:
+        turn_contests(sys.argv[2])
+        return 0
     pipelines = {n: Landmarker(detector=build_detector(n), threads=1) for n in ("facemark", "facemark_any")}
     rows = []
     for photo in read_scenes(DATA / "faces68/scenes/afw"):
@@ -52,11 +55,11 @@ def main() -> int:
     return 0
 
 
-def turn_contests() -> None:
+def turn_contests(weights: str | None = None) -> None:
     """Per upright AFW photo, the detections of each quarter turn (in the photo's pixels); for every group that
     overlaps across turns, the turn of its best detection and that score's lead over the best upright one."""
     min_score = build_detector("facemark_any").min_score
-    turned = [FacemarkDetector(min_score=min_score, turns=(q,)) for q in range(4)]
+    turned = [FacemarkDetector(weights, min_score=min_score, turns=(q,)) for q in range(4)]
     groups, won = 0, []
     for photo in read_scenes(DATA / "faces68/scenes/afw"):
         image = read_image(photo.image)
