@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from .base import command
@@ -78,7 +79,11 @@ def _quantize_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a shipped model name or an exported .onnx with its card")
     p.add_argument("--calibration", type=Path, default=Path("../shared/data/faces68/train"),
                    help="300W-layout folder of training faces to calibrate on (default ../shared/data/faces68/train)")
-    p.add_argument("--faces", type=int, default=256, help="how many of them, spread evenly (default 256)")
+    p.add_argument("--faces", type=int, default=256,
+                   help="how many of them, spread evenly (default 256); as many others are held aside")
+    p.add_argument("--method", choices=("best", "minmax", "percentile"), default="best",
+                   help="activation ranges: the largest value seen, its 99.99th percentile, or best (default): "
+                        "both, keeping the one more accurate on the held-aside faces")
 
 
 @command("quantize", _quantize_args)
@@ -91,8 +96,16 @@ def _quantize(a: argparse.Namespace) -> int:
     if a.faces < 1:
         raise FacemarkError(f"--faces {a.faces}: at least 1")
     samples = read_pts_folder(a.calibration)
-    picked = samples[::max(1, len(samples) // a.faces)][:a.faces]
-    path = quantize(a.model, picked, f"{len(picked)} faces of {a.calibration.name} (every "
-                                     f"{max(1, len(samples) // a.faces)}th of {len(samples)}), cropped by their landmarks")
-    print(f"wrote {path}")
+    step = max(1, len(samples) // a.faces)
+    picked = samples[::step][:a.faces]
+    others = [s for i, s in enumerate(samples) if i % step or i // step >= a.faces]
+    held = others[::max(1, len(others) // a.faces)][:a.faces]
+    if a.method == "best" and not held:
+        raise FacemarkError(f"{a.calibration}: {len(samples)} faces, none left to hold aside beside the "
+                            f"{len(picked)} calibration ones (lower --faces, or pass --method)")
+    path = quantize(a.model, picked, f"{len(picked)} faces of {a.calibration.name} (every {step}th of "
+                                     f"{len(samples)}), cropped by their landmarks", a.method, held)
+    int8 = json.loads(path.with_name(path.name.replace(".int8.onnx", ".json")).read_text())["int8"]
+    scores = ", ".join(f"{k[4:]} {v:.2%}" for k, v in int8.get("held_aside", {}).items() if k.startswith("nme_"))
+    print(f"wrote {path} ({int8['scheme']})" + (f"; NME on {len(held)} held-aside faces: {scores}" if scores else ""))
     return 0
