@@ -4,7 +4,7 @@ Images in the public API are numpy arrays in RGB order (HxWx3 uint8; grey, RGBA 
 coordinates are 0-based pixel centres; landmarks are (N, D) arrays with D = 2 (x, y) or 3 (x, y, z).
 
     import facemark
-    lm = facemark.Landmarker(model="hrnet68")
+    lm = facemark.Landmarker(model="hrnet68_w16")
     faces = lm.detect(rgb_image)
 
 The package is layered as the data flows: ``core`` (schemes, points, geometry, codecs) <- ``io`` (images,

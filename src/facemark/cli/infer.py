@@ -19,10 +19,11 @@ def _landmarker_args(p: argparse.ArgumentParser) -> None:
                    help=f"shipped model name or path to an .onnx (default {DEFAULT_MODEL})")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS.names(),
                    help=f"face detector (default {DEFAULT_DETECTOR})")
-    p.add_argument("--no-refine", action="store_true",
-                   help="frame the model's crop by the detector box alone, without the framer's first pass")
+    p.add_argument("--refine", action="store_true",
+                   help="frame the model's crop by the landmarks of a first pass on the detector box (default: "
+                        "the detector box alone)")
     p.add_argument("--framer", default="pfld68_fast",
-                   help="model of the first pass that frames the crop (default pfld68_fast; 'self': the model)")
+                   help="model of --refine's first pass (default pfld68_fast; 'self': the model)")
     p.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--flip", action="store_true", help="average each face with its mirror (2x model cost)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
@@ -35,7 +36,7 @@ def _landmarker_args(p: argparse.ArgumentParser) -> None:
 def _landmarker(a: argparse.Namespace):
     from ..inference.landmarker import Landmarker
 
-    return Landmarker(a.model, a.detector, refine=not a.no_refine, threads=a.threads, flip=a.flip,
+    return Landmarker(a.model, a.detector, refine=a.refine, threads=a.threads, flip=a.flip,
                       precision=a.precision, framer=None if a.framer == "self" else a.framer,
                       min_score=a.min_score, min_face=a.min_face)
 

@@ -25,7 +25,7 @@ from ..core.errors import ArgumentError, DataError, FacemarkError
 from ..core.schemes import Scheme, scheme, scheme_for_points
 
 WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
-DEFAULT_MODEL = "hrnet68"  # what detect, evaluate and Landmarker run unless told otherwise
+DEFAULT_MODEL = "hrnet68_w16"  # what detect, evaluate and Landmarker run unless told otherwise
 
 
 def cpu_session(path: Path, threads: int | None = 0):
