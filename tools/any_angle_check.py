@@ -5,17 +5,18 @@ quarter turn). Then why: each quarter turn's detections on the same upright phot
 threshold), grouped where they overlap (IoU > 0.4) across turns: how often a turned detection outscores the
 upright one, and by how much.
 
-    python tools/any_angle_check.py [--weights DETECTOR.onnx]   # the second part only, for other weights
+    python tools/any_angle_check.py [--weights DETECTOR.onnx --min-score S]   # facemark_any with other weights
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
 import numpy as np
 
 from facemark.core.detection import iou
 from facemark.evaluation.metrics import nme
-from facemark.inference.detectors import FacemarkDetector, build_detector
+from facemark.inference.detectors import FacemarkAnyAngleDetector, FacemarkDetector, build_detector
 from facemark.inference.landmarker import Landmarker
 from facemark.io.boxes import read_scenes
 from facemark.io.images import read_image
@@ -32,10 +33,14 @@ def nearest(faces: list, gt: np.ndarray):
 
 
 def main() -> int:
-    if sys.argv[1:2] == ["--weights"] and len(sys.argv) == 3:
-        turn_contests(sys.argv[2])
-        return 0
-    pipelines = {n: Landmarker(detector=build_detector(n), threads=1) for n in ("facemark", "facemark_any")}
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", help="facemark_any's detector weights (default: the shipped ones)")
+    ap.add_argument("--min-score", type=float, default=build_detector("facemark_any").min_score,
+                    help="facemark_any's threshold (default: the shipped one)")
+    a = ap.parse_args()
+    anyf = FacemarkAnyAngleDetector(a.weights, min_score=a.min_score)
+    pipelines = {"facemark": Landmarker(detector=build_detector("facemark"), threads=1),
+                 "facemark_any": Landmarker(detector=anyf, threads=1)}
     rows = []
     for photo in read_scenes(DATA / "faces68/scenes/afw"):
         image = read_image(photo.image)
@@ -51,14 +56,13 @@ def main() -> int:
           f"{errors[:, 1].mean():.2%}; the same landmarks on {same}")
     for r in sorted(rows, key=lambda r: r[0] - r[1])[:10]:
         print(f"{r[2]}: NME {r[0]:.3f} / {r[1]:.3f}, roll {r[3]:+.0f} / {r[4]:+.0f}")
-    turn_contests()
+    turn_contests(a.weights, a.min_score)
     return 0
 
 
-def turn_contests(weights: str | None = None) -> None:
+def turn_contests(weights: str | None, min_score: float) -> None:
     """Per upright AFW photo, the detections of each quarter turn (in the photo's pixels); for every group that
     overlaps across turns, the turn of its best detection and that score's lead over the best upright one."""
-    min_score = build_detector("facemark_any").min_score
     turned = [FacemarkDetector(weights, min_score=min_score, turns=(q,)) for q in range(4)]
     groups, won = 0, []
     for photo in read_scenes(DATA / "faces68/scenes/afw"):
