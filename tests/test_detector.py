@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import yaml
 
 from facemark.core.detection import cells, decode, encode
-from facemark.core.errors import FacemarkError
+from facemark.core.errors import DataError, FacemarkError
 
 CONFIG = Path(__file__).parents[1] / "configs" / "detector.yaml"
 RECALL_BOUND = 0.7   # on this subset: facemark 0.82, facemark_any 0.76 (upright and turned)
@@ -130,6 +130,21 @@ def test_five_point_faces_get_the_68_point_face_box_and_paste_small(data):
         assert (p.box[:2] >= 0).all() and p.box[2] <= w and p.box[3] <= h
         assert p.max_face == pytest.approx(1.5 * np.sqrt(np.prod(p.box[2:] - p.box[:2])))
     assert all(p.max_face == np.inf for p in patches[:20])
+    even = load_patches([{"format": "pts", "path": "faces68/train/afw", "part": "0/2"}], data, 1000)
+    assert len(even) == (len(read_pts_folder(data / "faces68/train/afw", 68)) + 1) // 2   # a part of a 68-point set
+
+
+def test_paste_faces_are_checked_at_load(tmp_path):
+    from facemark.training.detect_train import load_detector_config
+    for bad, key in (([{"format": "viola", "path": "x"}], r"data.paste_faces\[0\]: expected"),
+                     (["faces68/train/afw", {"format": "pts", "path": "x", "part": "1-2"}], r"data.paste_faces\[1\].part")):
+        values = yaml.safe_load(CONFIG.read_text())
+        values["data"]["paste_faces"] = bad
+        path = tmp_path / "bad.yaml"
+        path.write_text(yaml.safe_dump(values))
+        with pytest.raises(DataError, match=key) as e:
+            load_detector_config(path)
+        assert "bad.yaml" in str(e.value)
 
 
 def test_pasted_faces_fade_into_the_photo_at_their_square_edge():

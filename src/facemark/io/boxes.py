@@ -20,13 +20,15 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 
 from ..core.errors import DataError
 from .datasets import IMAGE_EXTS, _Errors, _image_for, _lines, list_pts, read_pts
 from .headers import read_header
+
+_Item = TypeVar("_Item")
 
 
 @dataclass
@@ -265,9 +267,9 @@ def read_scenes(folder: str | Path, errors: list[DataError] | None = None) -> li
             for img, faces in sorted(photos.items())]
 
 
-def select_part(photos: list[PhotoBoxes], part: str) -> list[PhotoBoxes]:
-    """Photos in file-name order at positions ``k`` mod ``n`` for ``part`` = "k/n", or all but those for
-    "-k/n" (a held-out part, and the rest for training)."""
+def select_part(photos: list[_Item], part: str) -> list[_Item]:
+    """Photos (or faces: anything with an ``image`` path) in file-name order at positions ``k`` mod ``n`` for
+    ``part`` = "k/n", or all but those for "-k/n" (a held-out part, and the rest for training)."""
     photos = sorted(photos, key=lambda p: str(p.image))
     if not part:
         return photos

@@ -26,7 +26,7 @@ from ..core.crop import crop_from_landmarks
 from ..core.schemes import scheme
 from ..core.shape3d import shape_model
 from ..io.boxes import PhotoBoxes, read_scenes, read_voc_folder, read_yolo, select_part
-from ..io.datasets import load_dataset, read_pts_folder
+from ..io.datasets import FaceSample, load_dataset
 from ..io.images import read_image
 
 FIVE_FLIP = [1, 0, 2, 4, 3]
@@ -80,20 +80,23 @@ class Patch:
 
 
 def load_patches(sources: list[str | dict], root: Path, limit: int, seed: int = 0) -> list[Patch]:
-    """Faces to paste: up to ``limit`` of the 68-point folders (strings) together, each cut 1.6x around its
-    landmarks' box into 128 px; and up to ``limit`` of each 5-point set (a dataset spec such as
-    ``{format: mtfl, list, images}``), taken as its crop is, the face box placed by ``five_box``."""
+    """Faces to paste: up to ``limit`` of the 68-point sets together (300W-layout folders: a string, or
+    ``{format: pts, path, part}``), each cut 1.6x around its landmarks' box into 128 px; and up to ``limit`` of
+    each 5-point set (a dataset spec such as ``{format: mtfl, list, images}``), taken as its crop is, the face
+    box placed by ``five_box``. ``part`` ("k/n" or "-k/n", as for photos) keeps a part of a set's faces in
+    file-name order."""
     rng = np.random.default_rng(seed)
-    folders = [f for f in sources if isinstance(f, str)]
-    samples = [s for f in folders for s in read_pts_folder(root / f, 68)]
+    specs = [{"format": "pts", "path": f} if isinstance(f, str) else dict(f) for f in sources]
+    parts = [spec.pop("part", "") for spec in specs]
+    samples = [s for spec, part in zip(specs, parts) if spec["format"] == "pts" for s in _part(spec, part, root, 68)]
     out = []
     for i in rng.permutation(len(samples))[:limit]:
         s = samples[i]
         crop = crop_from_landmarks(s.landmarks, 128, 1.6)
         lm = crop.to_crop(s.landmarks)
         out.append(Patch(crop.warp(s.load_image()), face_box(lm), scheme("ibug68").five_points(lm)))
-    for spec in (f for f in sources if not isinstance(f, str)):
-        faces = load_dataset(spec, root, 5)
+    for spec, part in ((s, p) for s, p in zip(specs, parts) if s["format"] != "pts"):
+        faces = _part(spec, part, root, 5)
         for i in rng.permutation(len(faces))[:limit]:
             image, five = faces[i].load_image(), faces[i].landmarks[:, :2]
             box = five_box(five)
@@ -102,6 +105,12 @@ def load_patches(sources: list[str | dict], root: Path, limit: int, seed: int = 
                 continue
             out.append(Patch(image, box, five, 1.5 * float(np.sqrt(np.prod(box[2:] - box[:2])))))
     return out
+
+
+def _part(spec: dict, part: str, root: Path, n_points: int) -> list[FaceSample]:
+    """A dataset's faces in its reader's order, or its ``part`` of them (in file-name order)."""
+    faces = load_dataset(spec, root, n_points)
+    return select_part(faces, part) if part else faces
 
 
 def face_box(landmarks: np.ndarray) -> np.ndarray:

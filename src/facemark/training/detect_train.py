@@ -32,6 +32,7 @@ from ..inference.detectors import FacemarkDetector
 from ..inference.runtime import sha256_of
 from .config import _read_yaml
 from ..io.boxes import select_part
+from ..io.datasets import FORMATS
 from .detect_data import READERS, DetectionAugmenter, Photo, load_patches, load_photos
 from .models.detector import FaceDetector
 
@@ -77,10 +78,14 @@ def check_photo_data(path: Path, data: dict) -> None:
     for i, spec in enumerate(data.get("train", [])):
         if not isinstance(spec, dict) or spec.get("format") not in READERS or "path" not in spec:
             raise DataError(path, f"data.train[{i}]: expected {{format: {'|'.join(READERS)}, path: ...}}, got {spec}")
-    for section in ("train", "val"):
+    for i, spec in enumerate(data.get("paste_faces", [])):
+        if not isinstance(spec, str) and not (isinstance(spec, dict) and spec.get("format") in FORMATS):
+            raise DataError(path, f"data.paste_faces[{i}]: expected a 300W-layout folder or {{format: "
+                                  f"{'|'.join(FORMATS.names())}, ...}}, got {spec}")
+    for section in ("train", "val", "paste_faces"):
         for i, spec in enumerate(data.get(section, [])):
             try:
-                select_part([], spec.get("part", ""))
+                select_part([], spec.get("part", "") if isinstance(spec, dict) else "")
             except ValueError:
                 raise DataError(path, f"data.{section}[{i}].part: expected K/N or -K/N, got {spec.get('part')!r}") from None
     if not data.get("train"):
