@@ -7,6 +7,7 @@ detectors named by ``--rotated`` also on every photo turned by 90, 180 and 270 d
 FACEMARK_YUNET names its model file (for comparison only).
 
     FACEMARK_YUNET=../shared/anchors/face_detection_yunet_2023mar.onnx python tools/detection_table.py
+    python tools/detection_table.py --detectors facemark --weights RUN/export/facemark_det.onnx --min-score S
 """
 from __future__ import annotations
 
@@ -35,11 +36,14 @@ def main() -> int:
     ap.add_argument("--rotated", nargs="*", default=["facemark"],
                     help="detectors also run on every photo turned by 90, 180 and 270 degrees")
     ap.add_argument("--json", type=Path, help="also write the rows here")
+    ap.add_argument("--weights", help="other weights for facemark and facemark_any (a trained candidate)")
+    ap.add_argument("--min-score", type=float, help="their threshold (default: each one's own)")
     a = ap.parse_args()
     rows = []
     for name in a.detectors:
+        own = {k: v for k, v in (("weights", a.weights), ("min_score", a.min_score)) if v is not None}
         try:
-            det = build_detector(name)
+            det = build_detector(name, **(own if name in ("facemark", "facemark_any") else {}))
         except FacemarkError as e:
             print(f"skipping {name}: {e}", file=sys.stderr)
             continue
