@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from .base import command
@@ -90,6 +89,7 @@ def _quantize_args(p: argparse.ArgumentParser) -> None:
 def _quantize(a: argparse.Namespace) -> int:
     """Add a static int8 variant to a model (NAME.int8.onnx beside it, recorded in its card)."""
     from ..core.errors import FacemarkError
+    from ..inference.runtime import load_card
     from ..io.datasets import read_pts_folder
     from ..training.quantize import quantize
 
@@ -105,7 +105,7 @@ def _quantize(a: argparse.Namespace) -> int:
                             f"{len(picked)} calibration ones (lower --faces, or pass --method)")
     path = quantize(a.model, picked, f"{len(picked)} faces of {a.calibration.name} (every {step}th of "
                                      f"{len(samples)}), cropped by their landmarks", a.method, held)
-    int8 = json.loads(path.with_name(path.name.replace(".int8.onnx", ".json")).read_text())["int8"]
+    int8 = load_card(a.model)[0].meta["int8"]
     scores = ", ".join(f"{k[4:]} {v:.2%}" for k, v in int8.get("held_aside", {}).items() if k.startswith("nme_"))
     print(f"wrote {path} ({int8['scheme']})" + (f"; NME on {len(held)} held-aside faces: {scores}" if scores else ""))
     return 0
