@@ -147,6 +147,39 @@ def test_paste_faces_are_checked_at_load(tmp_path):
         assert "bad.yaml" in str(e.value)
 
 
+def test_ignore_regions_join_their_photos_and_are_checked_at_load(tmp_path, data):
+    import json
+    from facemark.io.boxes import read_scenes, select_part
+    from facemark.training.detect_data import face_box, load_photos
+    from facemark.training.detect_train import ignore_boxes, load_detector_config
+    spec = {"format": "scenes", "path": "faces68/train/helen", "part": "0/300"}
+    plain = load_photos([spec], data)
+    name = sorted((data / "faces68/train/helen").glob("*.jpg"))[0].relative_to(data).as_posix()
+    region = [[1.0, 2.0, 41.0, 52.0]]
+    mined = load_photos([spec], data, ignore_boxes={name: region})
+    first, with_region = plain[0], mined[0]
+    assert max(first.image.shape[:2]) <= 640                                  # decoded at its own size
+    assert with_region.ignore.tolist() == [False, True] and np.isnan(with_region.points[1]).all()
+    assert np.allclose(with_region.boxes, np.r_[first.boxes, region])
+    # a landmark photo's face is boxed as the pasted faces are (face_box), not by its landmarks' bounds
+    lm = select_part(read_scenes(data / "faces68/train/helen"), "0/300")[0].landmarks[0]
+    assert np.allclose(first.boxes[0], face_box(lm))
+    good = tmp_path / "ignore.json"
+    good.write_text(json.dumps({"photos": {name: region}}))
+    assert ignore_boxes({"ignore_boxes": str(good)}) == {name: region}
+    for text, why in (("{}", "KeyError"), (json.dumps({"photos": {name: [[1, 2, 3]]}}), "ValueError")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(DataError, match=f"bad.json.*data.ignore_boxes.*{why}"):
+            ignore_boxes({"ignore_boxes": str(bad)})
+    values = yaml.safe_load(CONFIG.read_text())
+    values["data"]["ignore_boxes"] = str(tmp_path / "missing.json")
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(values))
+    with pytest.raises(DataError, match="missing.json: data.ignore_boxes: file not found"):
+        load_detector_config(path)
+
+
 def test_pasted_faces_fade_into_the_photo_at_their_square_edge():
     from facemark.training.detect_data import _feather
     alpha = _feather(40, 0.1)[..., 0]              # a 4 px ramp: 1/8, 3/8, 5/8, 7/8, then 1

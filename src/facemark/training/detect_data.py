@@ -10,7 +10,8 @@ the sample's side (faces with 5 points; a low-resolution 5-point crop is not enl
 square's outer ``feather`` fraction blended into the photo so that no hard patch edge marks them; colour, grey
 and blur.
 Faces under ``min_face`` pixels after all that are ignored (neither face nor background); so are faces whose
-centre the crop cut off, and boxes the dataset marks as ignored.
+centre the crop cut off, boxes the dataset marks as ignored, and the ignore regions a first-round detector
+mined (``data.ignore_boxes``: faces the annotations leave out).
 """
 from __future__ import annotations
 
@@ -51,21 +52,34 @@ def _five(p: PhotoBoxes) -> np.ndarray:
     return np.stack([scheme("ibug68").five_points(lm) for lm in p.landmarks]).reshape(-1, 5, 2)
 
 
-def _decode(p: PhotoBoxes, max_side: int) -> Photo:
+def _decode(p: PhotoBoxes, max_side: int, extra: np.ndarray) -> Photo:
+    """The photo scaled to ``max_side``, with its boxes and the ignore regions ``extra`` (E, 4)."""
     image = read_image(p.image)
     s = min(1.0, max_side / max(image.shape[:2]))
     if s < 1:
         image = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-    return Photo(image, p.boxes * s, _five(p) * s, p.ignore.copy())
+    points = np.concatenate([_five(p), np.full((len(extra), 5, 2), np.nan)])
+    boxes = p.boxes if p.landmarks is None else np.array([face_box(lm) for lm in p.landmarks]).reshape(-1, 4)
+    return Photo(image, np.concatenate([boxes, extra]) * s, points * s,
+                 np.concatenate([p.ignore, np.ones(len(extra), bool)]))
 
 
-def load_photos(specs: list[dict], root: Path, max_side: int = 640, threads: int = 2) -> list[Photo]:
-    """Every photo of the datasets ``specs`` ({format, path, part}) lists, decoded."""
+def load_photos(specs: list[dict], root: Path, max_side: int = 640, threads: int = 2,
+                ignore_boxes: dict[str, list] | None = None) -> list[Photo]:
+    """Every photo of the datasets ``specs`` ({format, path, part}) lists, decoded (faces with 68 landmarks boxed
+    by ``face_box``, as face-detection sets draw them); ``ignore_boxes`` (photo path
+    under ``root`` -> boxes, from ``tools/mine_ignore.py``) adds ignore regions: faces a first-round detector
+    found that the annotations leave out, neither face nor background."""
     photos = []
     for spec in specs:
         photos += select_part(READERS[spec["format"]](root / spec["path"]), spec.get("part", ""))
+    ignore_boxes = ignore_boxes or {}
+
+    def extra(p: PhotoBoxes) -> np.ndarray:
+        return np.asarray(ignore_boxes.get(p.image.relative_to(root).as_posix(), []), float).reshape(-1, 4)
+
     with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(lambda p: _decode(p, max_side), photos))
+        return list(pool.map(lambda p: _decode(p, max_side, extra(p)), photos))
 
 
 @dataclass

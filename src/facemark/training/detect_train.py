@@ -90,6 +90,25 @@ def check_photo_data(path: Path, data: dict) -> None:
                 raise DataError(path, f"data.{section}[{i}].part: expected K/N or -K/N, got {spec.get('part')!r}") from None
     if not data.get("train"):
         raise DataError(path, "data.train: no datasets")
+    ignore_boxes(data)
+
+
+def ignore_boxes(data: dict) -> dict[str, list]:
+    """The ignore regions the file ``data.ignore_boxes`` holds (``tools/mine_ignore.py``: photo -> boxes), or {};
+    an error names that file and the key."""
+    if "ignore_boxes" not in data:
+        return {}
+    file = Path(data["ignore_boxes"])
+    if not file.is_file():
+        raise DataError(file, "data.ignore_boxes: file not found")
+    try:
+        found = json.loads(file.read_text())["photos"]
+        if not isinstance(found, dict) or not all(np.shape(v)[1:] == (4,) for v in found.values()):
+            raise ValueError
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataError(file, f"data.ignore_boxes: not a tools/mine_ignore.py file of photo -> [[x1, y1, x2, y2], "
+                              f"...] ({e.__class__.__name__})") from None
+    return found
 
 
 def load_detector_config(path: Path) -> DetectorConfig:
@@ -214,7 +233,8 @@ def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> 
         model.load_state_dict(torch.load(cfg.init_from, map_location="cpu", weights_only=False)["model"])
     root = Path(cfg.data_root)
     print(f"reading photos under {root} ...", file=sys.stderr)
-    photos = load_photos(cfg.data["train"], root, threads=cfg.threads)
+    photos = load_photos(cfg.data["train"], root, threads=cfg.threads,
+                         ignore_boxes=ignore_boxes(cfg.data))
     patches = load_patches(cfg.data.get("paste_faces", []), root, cfg.data.get("paste_limit", 2000), cfg.seed)
     val = val_photos(cfg.data, root)
     print(f"train {len(photos)} photos, {sum(len(p.boxes) for p in photos)} faces, {len(patches)} faces to paste; "
