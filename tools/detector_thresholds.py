@@ -4,6 +4,7 @@ reported table uses): recall@0.5 and false boxes per photo of ``facemark`` at ea
 ``--max-false`` false boxes per photo.
 
     python tools/detector_thresholds.py [--weights runs/detector_v2/facemark_det.onnx]
+    python tools/detector_thresholds.py --weights runs/detector_cv/export/facemark_det.onnx --masks-part 1/5
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sys
 
 from facemark.evaluation.detection import evaluate_detector
 from facemark.inference.detectors import FacemarkAnyAngleDetector, FacemarkDetector
-from facemark.io.boxes import read_yolo
+from facemark.io.boxes import read_voc_folder, read_yolo, select_part
 
 from _data import DATA
 
@@ -22,8 +23,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", help="detector .onnx (with its .json card); default: the shipped one")
     ap.add_argument("--max-false", type=float, default=0.15, help="false boxes per photo allowed")
+    ap.add_argument("--masks-part", help="K/N: also the colour crowd photos of detect/masks at this part, for "
+                                         "weights trained without it (configs/detector_cv.yaml: 1/5)")
     a = ap.parse_args()
     photos = read_yolo(DATA / "detect/roboflow_faces/valid")
+    if a.masks_part:
+        photos += select_part(read_voc_folder(DATA / "detect/masks"), a.masks_part)
     rows = []
     for score in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
         rows.append({"detector": "facemark", "min_score": score, "nms_iou": 0.4,
