@@ -20,9 +20,8 @@ import numpy as np
 
 from facemark.core.detection import iou
 from facemark.inference.detectors import build_detector
-from facemark.io.boxes import select_part
 from facemark.io.images import read_image
-from facemark.training.detect_data import READERS
+from facemark.training.detect_data import read_photos
 from facemark.training.detect_train import DetectorConfig, check_photo_data, checked_values
 
 from _data import DATA
@@ -54,8 +53,7 @@ def main() -> int:
     for det, s in zip(detectors, a.min_score):
         if hasattr(det, "min_score"):   # its own last threshold, if above ours
             det.min_score = min(det.min_score, s)
-    photos = [p for spec in data["train"]
-              for p in select_part(READERS[spec["format"]](DATA / spec["path"]), spec.get("part", ""))]
+    photos = read_photos(data["train"], DATA)
     found, counts = {}, dict.fromkeys(a.detectors, 0)
     for photo in photos:
         image = read_image(photo.image)

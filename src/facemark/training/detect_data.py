@@ -64,15 +64,19 @@ def _decode(p: PhotoBoxes, max_side: int, extra: np.ndarray) -> Photo:
                  np.concatenate([p.ignore, np.ones(len(extra), bool)]))
 
 
+def read_photos(specs: list[dict], root: Path) -> list[PhotoBoxes]:
+    """The annotated photos of dataset specs ({format, path, part}), not decoded."""
+    return [p for spec in specs
+            for p in select_part(READERS[spec["format"]](root / spec["path"]), spec.get("part", ""))]
+
+
 def load_photos(specs: list[dict], root: Path, max_side: int = 640, threads: int = 2,
                 ignore_boxes: dict[str, list] | None = None) -> list[Photo]:
     """Every photo of the datasets ``specs`` ({format, path, part}) lists, decoded (faces with 68 landmarks boxed
     by ``face_box``, as face-detection sets draw them); ``ignore_boxes`` (photo path under ``root`` -> boxes,
     from ``tools/mine_ignore.py``) adds ignore regions: faces a first-round detector found that the
     annotations leave out, neither face nor background."""
-    photos = []
-    for spec in specs:
-        photos += select_part(READERS[spec["format"]](root / spec["path"]), spec.get("part", ""))
+    photos = read_photos(specs, root)
     ignore_boxes = ignore_boxes or {}
 
     def extra(p: PhotoBoxes) -> np.ndarray:

@@ -33,7 +33,7 @@ from ..inference.runtime import sha256_of
 from .config import _read_yaml
 from ..io.boxes import select_part
 from ..io.datasets import FORMATS
-from .detect_data import READERS, DetectionAugmenter, Photo, load_patches, load_photos
+from .detect_data import READERS, DetectionAugmenter, Photo, load_patches, load_photos, read_photos
 from .models.detector import FaceDetector
 
 
@@ -203,8 +203,7 @@ def start_run(cfg: Any, run_dir: Path, resume: bool) -> Path:
 
 def val_photos(data: dict, root: Path) -> list:
     """The annotated photos of a config's ``data.val`` specs."""
-    return [p for spec in data.get("val", []) for p in select_part(READERS[spec["format"]](root / spec["path"]),
-                                                                 spec.get("part", ""))]
+    return read_photos(data.get("val", []), root)
 
 
 def card_training(card: dict, log: Path | None) -> None:
