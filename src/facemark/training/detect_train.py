@@ -301,7 +301,8 @@ def export_detector(st: dict, name: str, out_dir: Path, extra: dict | None = Non
     tmp.replace(onnx_path)
     card = {"name": name, "kind": "detector", "strides": [8, 16, 32], "outputs": 15,
             "sha256": sha256_of(onnx_path), "parameters": sum(p.numel() for p in model.parameters()),
-            "epochs_run": st["epoch"], "config": cfg, **(extra or {})}
+            "epochs_run": st["epoch"], "config": cfg, **{k: st[k] for k in ("mixed_from",) if k in st},
+            **(extra or {})}
     card_training(card, log)
     onnx_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return onnx_path
