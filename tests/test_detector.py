@@ -72,7 +72,8 @@ def test_config_errors_name_the_key(tmp_path):
                         ({"augment": {"spin": 1}}, "augment.spin: not a setting"),
                         ({"data": {"train": [{"format": "voc", "path": "x", "part": "a/b"}]}}, "data.train\\[0\\].part"),
                         ({"input_size": 300}, "input_size: a multiple of 32"),
-                        ({"augment": {"turned_faces": "maybe"}}, "augment.turned_faces: face or background")]:
+                        ({"augment": {"turned_faces": "maybe"}}, "augment.turned_faces: face or background"),
+                        ({"augment": {"mosaic_grid": 1}}, "augment.mosaic_grid: tiles per side")]:
         values = {**yaml.safe_load(CONFIG.read_text()), **change}
         path = tmp_path / "bad.yaml"
         path.write_text(yaml.safe_dump(values))
@@ -86,7 +87,8 @@ def test_augmented_samples_keep_faces_and_points_together(data):
     cfg = load_detector_config(CONFIG)
     photos = load_photos([{"format": "scenes", "path": "faces68/scenes/afw", "part": "0/40"}], data)
     patches = load_patches(["faces68/train/helen"], data, 5)
-    aug = DetectionAugmenter(photos, patches, 320, {**cfg.augment, "mosaic_prob": 0.5, "paste_prob": 1.0})
+    aug = DetectionAugmenter(photos, patches, 320, {**cfg.augment, "mosaic_prob": 0.5, "mosaic_grid": 4,
+                                                 "paste_prob": 1.0})
     rng = np.random.default_rng(0)
     for _ in range(20):
         s = aug(int(rng.integers(len(photos))), rng)

@@ -4,8 +4,8 @@ Augmentation, in order: a random square crop of ``crop_scale`` times the photo's
 where it leaves the photo), rotated by a random angle (tilts up to ``rotate`` degrees, and with
 ``rotate90_prob`` a quarter, half or three-quarter turn: its faces stay faces, for a detector of faces lying
 down or upside down, or with ``turned_faces: background`` become background, tilted at most ``TURNED_TILT``,
-for a detector that fires only on upright faces), mirrored with the 5-point permutation; 2x2 mosaics of four
-photos (crowds of small faces); annotated training faces pasted at random sizes from 12 px to ``paste_max`` of
+for a detector that fires only on upright faces), mirrored with the 5-point permutation; mosaics of k x k
+photos, k from 2 to ``mosaic_grid`` (crowds of small faces; large grids of portraits make group photos); annotated training faces pasted at random sizes from 12 px to ``paste_max`` of
 the sample's side (faces with 5 points; a low-resolution 5-point crop is not enlarged beyond 1.5x), their
 square's outer ``feather`` fraction blended into the photo so that no hard patch edge marks them; colour, grey
 and blur.
@@ -158,12 +158,15 @@ class DetectionAugmenter:
     def __call__(self, index: int, rng: np.random.Generator) -> Photo:
         c = self.cfg
         if rng.random() < c["mosaic_prob"]:
-            half = self.size // 2
-            parts = [self._view(self.photos[j], half, rng) for j in [index, *rng.integers(0, len(self.photos), 3)]]
-            image = np.zeros((self.size, self.size, 3), np.uint8)
+            k = int(rng.integers(2, c["mosaic_grid"] + 1)) if c["mosaic_grid"] > 2 else 2
+            tile = self.size // k
+            others = rng.integers(0, len(self.photos), k * k - 1)
+            parts = [self._view(self.photos[j], tile, rng) for j in [index, *others]]
+            image = np.full((self.size, self.size, 3), 114, np.uint8)
             boxes, points, ignore = [], [], []
-            for q, (dx, dy) in zip(parts, [(0, 0), (half, 0), (0, half), (half, half)]):
-                image[dy:dy + half, dx:dx + half] = q.image
+            for q, (dy, dx) in zip(parts, np.ndindex(k, k)):
+                dx, dy = dx * tile, dy * tile
+                image[dy:dy + tile, dx:dx + tile] = q.image
                 boxes.append(q.boxes + [dx, dy, dx, dy])
                 points.append(q.points + [dx, dy])
                 ignore.append(q.ignore)

@@ -52,7 +52,7 @@ class DetectorConfig:
     loss: dict = field(default_factory=lambda: {"box": 2.0, "points": 0.5})
     augment: dict = field(default_factory=lambda: {
         "crop_scale": [0.4, 1.6], "rotate": 30.0, "rotate_prob": 0.4, "rotate90_prob": 0.2, "mosaic_prob": 0.3,
-        "paste_prob": 0.5, "paste_max": 0.4, "feather": 0.0, "grey_prob": 0.2, "min_face": 6.0,
+        "mosaic_grid": 2, "paste_prob": 0.5, "paste_max": 0.4, "feather": 0.0, "grey_prob": 0.2, "min_face": 6.0,
         "turned_faces": "face"})
     data_root: str = "../shared/data"
     init_from: str = ""   # start from this detector checkpoint's weights (fine-tuning); optimiser and schedule afresh
@@ -125,6 +125,9 @@ def load_detector_config(path: Path) -> DetectorConfig:
         raise DataError(path, f"augment.turned_faces: face or background, not {cfg.augment['turned_faces']!r}")
     if cfg.input_size % 32:
         raise DataError(path, f"input_size: a multiple of 32, not {cfg.input_size}")
+    if not isinstance(cfg.augment["mosaic_grid"], int) or not 2 <= cfg.augment["mosaic_grid"] <= cfg.input_size // 32:
+        raise DataError(path, f"augment.mosaic_grid: tiles per side, 2 to {cfg.input_size // 32}, "
+                              f"not {cfg.augment['mosaic_grid']!r}")
     check_photo_data(path, cfg.data)
     return cfg
 
