@@ -61,6 +61,9 @@ def main() -> int:
         return 0
     rows = []
     on_samples = sample_scores(a.weights) if a.samples else None
+    for name, scores in (on_samples or {}).items():
+        print(f"{name}: face scores {', '.join(f'{v:.2f}' for v in scores)} (needs {SAMPLE_FACES[name]})",
+              file=sys.stderr)
     for score in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
         rows.append({"detector": "facemark", "min_score": score, "nms_iou": 0.4,
                      **evaluate_detector(FacemarkDetector(a.weights, min_score=score), photos)})
