@@ -73,7 +73,8 @@ def test_config_errors_name_the_key(tmp_path):
                         ({"data": {"train": [{"format": "voc", "path": "x", "part": "a/b"}]}}, "data.train\\[0\\].part"),
                         ({"input_size": 300}, "input_size: a multiple of 32"),
                         ({"augment": {"turned_faces": "maybe"}}, "augment.turned_faces: face or background"),
-                        ({"augment": {"mosaic_grid": 1}}, "augment.mosaic_grid: tiles per side")]:
+                        ({"augment": {"mosaic_grid": 1}}, "augment.mosaic_grid: tiles per side"),
+                        ({"ema": 1.5}, "ema: a decay in")]:
         values = {**yaml.safe_load(CONFIG.read_text()), **change}
         path = tmp_path / "bad.yaml"
         path.write_text(yaml.safe_dump(values))
@@ -211,7 +212,7 @@ def test_a_tiny_detector_run_trains_resumes_and_exports(tmp_path, data):
     from facemark.training.detect_train import load_detector_config, train_detector
     from facemark.training.export import export
     values = yaml.safe_load(CONFIG.read_text())
-    values.update(name="tiny", epochs=2, batch_size=4, threads=1, data_root=str(data), data={
+    values.update(name="tiny", epochs=2, batch_size=4, threads=1, ema=0.9, data_root=str(data), data={
         "train": [{"format": "yolo", "path": "detect/roboflow_faces/train", "part": "0/150"}],
         "val": [{"format": "yolo", "path": "detect/roboflow_faces/valid", "part": "0/100"}],
         "paste_faces": ["faces68/train/afw"], "paste_limit": 8})
@@ -226,6 +227,9 @@ def test_a_tiny_detector_run_trains_resumes_and_exports(tmp_path, data):
     train_detector(cfg, tmp_path / "run", resume=True)
     log = (run / "log.jsonl").read_text().splitlines()
     assert len(log) == 2 and '"val"' in log[1]
+    # with ema the checkpoint's model is the weights' moving average, "raw" the weights training goes on from
+    st = torch.load(run / "last.pt", weights_only=False)
+    assert not all(torch.equal(v, st["raw"][k]) for k, v in st["model"].items())
     onnx = export(run / "last.pt", "tiny_det", tmp_path / "export")
     det = FacemarkDetector(onnx, min_score=0.01)
     boxes, scores, five = det.detect_points(read_image(data / "samples" / "lenna.png"))

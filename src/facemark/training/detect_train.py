@@ -8,6 +8,7 @@ of faces with known points only). Runs are resumable (``last.pt`` every epoch), 
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import random
@@ -56,6 +57,7 @@ class DetectorConfig:
         "turned_faces": "face"})
     data_root: str = "../shared/data"
     init_from: str = ""   # start from this detector checkpoint's weights (fine-tuning); optimiser and schedule afresh
+    ema: float = 0.0      # > 0: the model is the exponential moving average of the weights, this decay per step
     kind: str = "detector"
 
 
@@ -125,6 +127,8 @@ def load_detector_config(path: Path) -> DetectorConfig:
         raise DataError(path, f"augment.turned_faces: face or background, not {cfg.augment['turned_faces']!r}")
     if cfg.input_size % 32:
         raise DataError(path, f"input_size: a multiple of 32, not {cfg.input_size}")
+    if not 0 <= cfg.ema < 1:
+        raise DataError(path, f"ema: a decay in [0, 1), not {cfg.ema!r}")
     if not isinstance(cfg.augment["mosaic_grid"], int) or not 2 <= cfg.augment["mosaic_grid"] <= cfg.input_size // 32:
         raise DataError(path, f"augment.mosaic_grid: tiles per side, 2 to {cfg.input_size // 32}, "
                               f"not {cfg.augment['mosaic_grid']!r}")
@@ -217,6 +221,26 @@ def card_training(card: dict, log: Path | None) -> None:
         card["validation"] = next((r["val"] for r in reversed(records) if "val" in r), None)
 
 
+class Ema:
+    """An exponential moving average of a model's weights and BatchNorm statistics (as YOLO and SCRFD train):
+    the decay ramps up from 0 over the first steps, so the average does not keep the initial weights."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.model = copy.deepcopy(model).eval()
+        self.decay = decay
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        for avg, new in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if avg.is_floating_point():
+                avg.mul_(d).add_(new.detach(), alpha=1 - d)
+            else:
+                avg.copy_(new)
+
+
 def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> Path:
     """Train (or resume) a detector run in ``run_dir``; returns it."""
     run_dir = Path(run_dir)
@@ -224,15 +248,21 @@ def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> 
     model = FaceDetector(**cfg.model).to(memory_format=torch.channels_last)   # ~1.7x faster on CPU
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     epoch = 0
+    ema = None
     if resume and last.is_file():
         st = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(st["model"])
+        model.load_state_dict(st.get("raw", st["model"]))
         opt.load_state_dict(st["optimizer"])
         epoch = st["epoch"]
+        if cfg.ema:
+            ema = Ema(model, cfg.ema)
+            ema.model.load_state_dict(st["model"])
     elif cfg.init_from:
         if not Path(cfg.init_from).is_file():
             raise FacemarkError(f"{cfg.init_from}: init_from checkpoint not found")
         model.load_state_dict(torch.load(cfg.init_from, map_location="cpu", weights_only=False)["model"])
+    if cfg.ema and ema is None:
+        ema = Ema(model, cfg.ema)
     root = Path(cfg.data_root)
     print(f"reading photos under {root} ...", file=sys.stderr)
     photos = load_photos(cfg.data["train"], root, threads=cfg.threads,
@@ -271,6 +301,8 @@ def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> 
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
                 opt.step()
+                if ema:
+                    ema.update(model, step)
                 sums["loss"] += float(loss.detach())
                 for key, v in parts.items():
                     sums[key] += v
@@ -278,14 +310,15 @@ def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> 
         record: dict[str, Any] = {"epoch": epoch, **{k: round(v / steps, 5) for k, v in sums.items()},
                                   "train_s": round(time.time() - t0, 1)}
         if val and (epoch % 5 == 0 or epoch == cfg.epochs):
-            rep = evaluate_detector(TorchFaceDetector(model), val)
+            rep = evaluate_detector(TorchFaceDetector(ema.model if ema else model), val)
             record["val"] = {k: rep[k] for k in ("recall", "recall_iou30", "ap", "false_per_photo") if k in rep}
         print(json.dumps(record), file=sys.stderr)
         with (run_dir / "log.jsonl").open("a") as fh:
             fh.write(json.dumps(record) + "\n")
         tmp = run_dir / "last.pt.tmp"
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                    "config": asdict(cfg)}, tmp)
+        # "model" is the model to use (the average, with ema); "raw" the trained weights a resume goes on from
+        torch.save({"model": (ema.model if ema else model).state_dict(), "optimizer": opt.state_dict(),
+                    "epoch": epoch, "config": asdict(cfg), **({"raw": model.state_dict()} if ema else {})}, tmp)
         tmp.replace(last)
     return run_dir
 
