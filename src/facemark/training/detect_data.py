@@ -5,10 +5,10 @@ where it leaves the photo), rotated by a random angle (tilts up to ``rotate`` de
 ``rotate90_prob`` a quarter, half or three-quarter turn: its faces stay faces, for a detector of faces lying
 down or upside down, or with ``turned_faces: background`` become background, tilted at most ``TURNED_TILT``,
 for a detector that fires only on upright faces), mirrored with the 5-point permutation; mosaics of k x k
-photos, k from 2 to ``mosaic_grid`` (crowds of small faces; large grids of portraits make group photos); annotated training faces pasted at random sizes from 12 px to ``paste_max`` of
-the sample's side (faces with 5 points; a low-resolution 5-point crop is not enlarged beyond 1.5x), their
-square's outer ``feather`` fraction blended into the photo so that no hard patch edge marks them; colour, grey
-and blur.
+photos, k from 2 to ``mosaic_grid`` (crowds of small faces; large grids of portraits make group photos);
+annotated training faces pasted at random sizes from 12 px to ``paste_max`` of the sample's side (faces with
+5 points; a low-resolution 5-point crop is not enlarged beyond 1.5x), their square's outer ``feather`` fraction
+blended into the photo so that no hard patch edge marks them; colour, grey and blur.
 Faces under ``min_face`` pixels after all that are ignored (neither face nor background); so are faces whose
 centre the crop cut off, boxes the dataset marks as ignored, and the ignore regions a first-round detector
 mined (``data.ignore_boxes``: faces the annotations leave out).
