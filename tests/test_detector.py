@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from facemark.core.detection import cells, decode, encode
+from facemark.core.detection import cells, decode, encode, overlaps
 from facemark.core.errors import DataError, FacemarkError
 
 CONFIG = Path(__file__).parents[1] / "configs" / "detector.yaml"
@@ -42,6 +42,15 @@ def test_ignored_and_pointless_faces():
     inside = (grid.centres[:, 0] > 20) & (grid.centres[:, 0] < 60) & (grid.centres[:, 1] > 20) & (grid.centres[:, 1] < 60)
     assert (t.score[inside] == -1).all()
     assert (t.score == 1).sum() >= 1 and not t.has_points.any()   # a 4 px face still owns its nearest cell
+
+
+def test_overlaps_counts_a_box_half_inside_a_face_as_on_it():
+    face = np.array([[0, 0, 100, 100]], float)
+    boxes = np.array([[10, 10, 40, 40],      # an eye: IoU 0.09, wholly inside
+                      [50, 0, 150, 100],     # half over: IoU 1/3
+                      [80, 0, 180, 100],     # a fifth over: IoU 1/9, not half inside
+                      [200, 200, 240, 240]], float)
+    assert overlaps(boxes, face)[:, 0].tolist() == [True, True, False, False]
 
 
 def test_loss_is_focal_plus_giou_plus_points():

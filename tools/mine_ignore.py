@@ -18,21 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from facemark.core.detection import iou
+from facemark.core.detection import iou, overlaps
 from facemark.inference.detectors import build_detector
 from facemark.io.images import read_image
 from facemark.training.detect_data import read_photos
 from facemark.training.detect_train import DetectorConfig, check_photo_data, checked_values
 
 from _data import DATA
-
-
-def overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(A, B): box a meets box b at IoU >= 0.3, or lies at least half inside it (a part of a face: an eye, a mouth)."""
-    o = iou(a, b)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    inter = o * (area(a)[:, None] + area(b)[None, :]) / (1 + o)
-    return (o >= 0.3) | (inter >= 0.5 * area(a)[:, None])
 
 
 def main() -> int:

@@ -133,3 +133,14 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
     inter = w * h
     return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-12)
+
+
+def overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(A, B): box a meets box b at IoU >= 0.3, or lies at least half inside it (a part of a face: an eye, a
+    mouth). A box that overlaps no annotated face this way is one the annotations say nothing about."""
+    a, b = np.asarray(a, dtype=np.float64).reshape(-1, 4), np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    o = iou(a, b)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    inter = o * (area_a[:, None] + area_b[None, :]) / (1 + o)
+    return (o >= 0.3) | (inter >= 0.5 * area_a[:, None])
