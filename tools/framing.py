@@ -37,8 +37,8 @@ def main() -> int:
     for model in a.models:
         ways[f"{model}, one pass"] = Landmarker(model, det, refine=False, threads=2, precision="fp32")
         for framer in a.framers + [None]:
-            ways[f"{model}, framed by {framer or 'itself'}"] = Landmarker(model, det, framer=framer, threads=2,
-                                                                          precision="fp32")
+            ways[f"{model}, framed by {framer or 'itself'}"] = Landmarker(model, det, refine=True, framer=framer,
+                                                                          threads=2, precision="fp32")
     errors: dict[str, list[float]] = {}
     for s in read_pts_folder(a.data / a.folder, 68):
         image = s.load_image()
