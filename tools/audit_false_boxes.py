@@ -5,8 +5,9 @@ photo" favours detectors that miss such faces.
 It runs several detectors on the photos and gathers every box scored at least ``--min-score`` that
 overlaps no annotated face (IoU < 0.3 with each and not half inside one, ``core.detection.overlaps``: a box
 on an annotated face drawn a little differently is a framing error, not an unannotated face), merged across
-detectors (IoU >= 0.5: one region, its best-scored box), numbered, and drawn as tiles (the region red, annotated faces green, with some context) into montage
-PNGs beside a JSON of the regions, for a person to judge which are real faces. Every region is shown the
+detectors (IoU >= 0.5: one region, its best-scored box), numbered, and drawn as tiles (the region red,
+annotated faces green, with some context) into montage PNGs beside a JSON of the regions, for a person to
+judge which are real faces. Every region is shown the
 same way whichever detector found it. The audit of roboflow_faces/valid is in docs/detection.md.
 
     python tools/audit_false_boxes.py --weights shipped runs/detector_v4/export/facemark_det.onnx \\
@@ -22,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facemark.core.crop import crop_from_box
 from facemark.core.detection import iou, overlaps
 from facemark.inference.detectors import FacemarkDetector
 from facemark.io.boxes import read_yolo
@@ -34,13 +36,10 @@ TILE, COLUMNS, ROWS = 112, 10, 5
 
 def _tile(image: np.ndarray, box: np.ndarray, annotated: np.ndarray, number: int) -> np.ndarray:
     """The region with half its size of context around it, annotated faces green, the region red, its number."""
-    side = max(box[2] - box[0], box[3] - box[1]) * 2.0
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    s = TILE / side
-    m = np.array([[s, 0, TILE / 2 - s * cx], [0, s, TILE / 2 - s * cy]])
-    tile = cv2.warpAffine(image, m, (TILE, TILE), flags=cv2.INTER_AREA, borderValue=(0, 0, 0))
+    crop = crop_from_box(box, TILE, scale=2.0)
+    tile = crop.warp(image)
     for b, colour in [*((g, (0, 200, 0)) for g in annotated), (box, (255, 0, 0))]:
-        p = (np.array(b).reshape(2, 2) * s + m[:, 2]).round().astype(int)
+        p = crop.to_crop(np.reshape(b, (2, 2))).round().astype(int)
         cv2.rectangle(tile, tuple(p[0]), tuple(p[1]), colour, 1)
     cv2.putText(tile, str(number), (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1)
     return tile

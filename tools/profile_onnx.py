@@ -24,7 +24,8 @@ import onnxruntime as ort
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "facemark" / "weights"
 
 
-def session(model: bytes, profile: str | None = None) -> ort.InferenceSession:
+def session(model: bytes | str, profile: str | None = None) -> ort.InferenceSession:
+    """A 1-thread CPU session of a serialised model or a file, profiled into ``profile``* if given."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = 1, 1
     if profile:
