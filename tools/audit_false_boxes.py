@@ -7,11 +7,15 @@ overlaps no annotated face (IoU < 0.3 with each and not half inside one, ``core.
 on an annotated face drawn a little differently is a framing error, not an unannotated face), merged across
 detectors (IoU >= 0.5: one region, its best-scored box), numbered, and drawn as tiles (the region red,
 annotated faces green, with some context) into montage PNGs beside a JSON of the regions, for a person to
-judge which are real faces. Every region is shown the
-same way whichever detector found it. The audit of roboflow_faces/valid is in docs/detection.md.
+judge which are real faces. Every region is shown the same way whichever detector found it. With
+``--every-false``, the regions are instead every box the evaluation counts false (``evaluate_detector``:
+matched to no face of at least 20 px at IoU 0.5), framing errors included. The audits are in
+docs/detection.md.
 
     python tools/audit_false_boxes.py --weights shipped runs/detector_v4/export/facemark_det.onnx \\
         --min-score 0.4 --out-dir audit
+    python tools/audit_false_boxes.py --set detect/masks --format voc --part 0/5 --min-score 0.45 \\
+        --every-false --out-dir audit_masks
 """
 from __future__ import annotations
 
@@ -26,8 +30,10 @@ import numpy as np
 from facemark.core.crop import crop_from_box
 from facemark.core.detection import iou, overlaps
 from facemark.inference.detectors import FacemarkDetector
-from facemark.io.boxes import read_yolo
+from facemark.evaluation.detection import match
+from facemark.io.boxes import PhotoBoxes
 from facemark.io.images import read_image, write_image
+from facemark.training.detect_data import READERS, read_photos
 
 from _data import DATA
 
@@ -45,14 +51,27 @@ def _tile(image: np.ndarray, box: np.ndarray, annotated: np.ndarray, number: int
     return tile
 
 
+def false_boxes(boxes: np.ndarray, photo: PhotoBoxes, min_face: float = 20.0) -> np.ndarray:
+    """Which detections ``evaluate_detector`` counts false: at least ``min_face`` px, matched to no face."""
+    big = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= min_face
+    gt = photo.boxes
+    ignore = photo.ignore | (np.minimum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) < min_face)
+    owner = np.zeros(len(boxes), int)
+    owner[big] = match(boxes[big], gt, ignore, 0.5)[0]
+    return big & (owner == -1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", nargs="+", default=["shipped"], help="detector .onnx files ('shipped': the package's)")
-    ap.add_argument("--set", default="detect/roboflow_faces/valid", help="a YOLO folder under the data root")
+    ap.add_argument("--set", default="detect/roboflow_faces/valid", help="a photo folder under the data root")
+    ap.add_argument("--format", default="yolo", choices=sorted(READERS), help="its annotation format")
+    ap.add_argument("--part", default="", help="K/N: only these photos (select_part)")
+    ap.add_argument("--every-false", action="store_true", help="every box the evaluation counts false")
     ap.add_argument("--min-score", type=float, default=0.4)
     ap.add_argument("--out-dir", required=True)
     a = ap.parse_args()
-    photos = read_yolo(DATA / a.set)
+    photos = read_photos([{"format": a.format, "path": a.set, "part": a.part}], DATA)
     detectors = [FacemarkDetector(None if w == "shipped" else w, min_score=a.min_score) for w in a.weights]
     regions, tiles = [], []
     for photo in photos:
@@ -60,7 +79,10 @@ def main() -> int:
         found = np.zeros((0, 5))
         for det in detectors:
             boxes, scores = det.detect(image)
-            if len(boxes) and len(photo.boxes):
+            if a.every_false:
+                keep = false_boxes(boxes, photo)
+                boxes, scores = boxes[keep], scores[keep]
+            elif len(boxes) and len(photo.boxes):
                 keep = ~overlaps(boxes, photo.boxes).any(axis=1)
                 boxes, scores = boxes[keep], scores[keep]
             for b, s in zip(boxes, scores):
