@@ -218,22 +218,29 @@ def test_same_weights_as_before_the_redesign(tmp_path, tiny_root, family):
         return
     ref = GOLDEN["weights"][family]
     assert set(got) == set(ref)
-    # CPU instruction sets round differently in the last bits: bit for bit where torch's kernels use the one
-    # the weights were recorded with, else their sums to 1e-4
-    exact = torch.backends.cpu.get_cpu_capability() == GOLDEN["cpu_capability"]
-    for k, v in got.items():
-        if exact:
+    if GOLDEN.get("cpu") == _cpu():   # the machine the weights were recorded on: bit for bit
+        for k, v in got.items():
             assert hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() == ref[k]["sha256"], k
-        else:
-            v = v.astype(np.float64)
-            assert v.sum() == pytest.approx(ref[k]["sum"], abs=1e-4 * max(1.0, ref[k]["abs"])), k
-            assert np.abs(v).sum() == pytest.approx(ref[k]["abs"], rel=1e-4), k
+        return
+    # another CPU rounds differently in the last bits, and Adam turns that into a step of the learning rate's
+    # size wherever a gradient is near 0, so single tensors can move far; the whole model's sum of |w| moved
+    # 2e-6 between two CPUs, and a 1-degree change of the rotation augmentation moves it 1e-4
+    total = sum(float(np.abs(v.astype(np.float64)).sum()) for v in got.values())
+    assert total == pytest.approx(sum(r["abs"] for r in ref.values()), rel=1e-5)
+
+
+def _cpu() -> str:
+    """This machine's CPU as torch's kernels see it: their instruction set, the vendor and the model."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in info.splitlines() if ":" in line)}
+    return " / ".join([torch.backends.cpu.get_cpu_capability(), fields.get("vendor_id", "?"),
+                       fields.get("model name", "?")])
 
 
 def _record_golden(family: str, weights: dict[str, np.ndarray]) -> None:
     path = Path(__file__).parent / "fixtures" / "golden" / "weights.json"
     golden = json.loads(path.read_text())
-    golden["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    golden["cpu"] = _cpu()
     golden["weights"][family] = {k: {"sha256": hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest(),
                                      "sum": float(v.astype(np.float64).sum()),
                                      "abs": float(np.abs(v.astype(np.float64)).sum())} for k, v in weights.items()}
