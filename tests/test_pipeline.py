@@ -258,6 +258,18 @@ def test_flip_test_is_mirror_symmetric(data):
     assert np.allclose(a, IBUG68.flip_points(b, model.input_size), atol=1e-4)
 
 
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_one_face_runs_in_its_fixed_batch_session_with_the_same_answer(data, precision):
+    from facemark.core.crop import crop_from_landmarks
+
+    model = OnnxLandmarkModel(DEFAULT_MODEL, threads=2, precision=precision)
+    faces = read_pts_folder(data / "faces68/test/ytf")[:3]
+    x = np.stack([crop_from_landmarks(s.landmarks, model.input_size).warp(s.load_image()) for s in faces])
+    many, one = model(x), model(x[:1])
+    assert model._single is not None and model._single.get_inputs()[0].shape[0] == 1
+    assert np.abs(many[0] - one[0]).max() < 1e-3     # crop pixels: the same kernels up to rounding
+
+
 def test_quantize_adds_an_int8_variant_chosen_by_precision(tmp_path, data, ytf_subset):
     from facemark.inference.runtime import cpu_has_int8_dot
 

@@ -106,7 +106,7 @@ class HeatmapCodec:
 
     def decode(self, output: np.ndarray) -> np.ndarray:
         """(B, N, H, W) heatmaps -> (B, N, 2) crop coordinates."""
-        hm = np.asarray(output, dtype=np.float64)
+        hm = np.asarray(output)
         b, n, h, w = hm.shape
         flat = hm.reshape(b, n, -1).argmax(axis=-1)
         iy, ix = np.divmod(flat, w)
@@ -121,16 +121,17 @@ class HeatmapCodec:
         return _from_grid(uv, self.stride)
 
     def _local_soft_argmax(self, hm: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
-        """Sub-cell offset: softmax(tau * patch)-weighted mean position in the window around the argmax."""
+        """Sub-cell offset: softmax(tau * patch)-weighted mean position in the window around the argmax (cells
+        of the window outside the map take no weight)."""
         l = self.window // 2
         b, n, h, w = hm.shape
-        pad = np.pad(hm, ((0, 0), (0, 0), (l, l), (l, l)), constant_values=-np.inf)
         d = np.arange(-l, l + 1)
-        bi, ni = np.meshgrid(np.arange(b), np.arange(n), indexing="ij")
-        rows = (iy + l)[..., None, None] + d[:, None]
-        cols = (ix + l)[..., None, None] + d[None, :]
-        patch = pad[bi[..., None, None], ni[..., None, None], rows, cols]               # (B, N, d, d)
-        logits = self.tau * patch
+        rows, cols = iy[..., None] + d, ix[..., None] + d                                # (B, N, d)
+        maps = hm.reshape(b * n, h * w)
+        at = (np.clip(rows, 0, h - 1)[..., :, None] * w + np.clip(cols, 0, w - 1)[..., None, :]).reshape(b * n, -1)
+        patch = np.take_along_axis(maps, at, axis=1).reshape(b, n, d.size, d.size).astype(np.float64)
+        inside = ((rows >= 0) & (rows < h))[..., :, None] & ((cols >= 0) & (cols < w))[..., None, :]
+        logits = np.where(inside, self.tau * patch, -np.inf)
         weights = np.exp(logits - logits.max(axis=(-2, -1), keepdims=True))
         weights /= weights.sum(axis=(-2, -1), keepdims=True)
         return np.stack([(weights * d[None, :]).sum(axis=(-2, -1)), (weights * d[:, None]).sum(axis=(-2, -1))],

@@ -7,6 +7,7 @@ mapped to what the model was trained on), so both see the same framing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -27,6 +28,10 @@ class Crop:
 
     def matrix(self) -> np.ndarray:
         """2x3 affine map from source pixel centres to crop pixel centres."""
+        return self._matrix.copy()
+
+    @cached_property
+    def _matrix(self) -> np.ndarray:
         s = self.size / self.side
         a = np.deg2rad(self.angle)
         r = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]]) * s
@@ -34,9 +39,13 @@ class Crop:
         t = np.array([half, half]) - r @ np.array([self.cx, self.cy])
         return np.hstack([r, t[:, None]])
 
+    @cached_property
+    def _inverse(self) -> np.ndarray:
+        return cv2.invertAffineTransform(self._matrix)
+
     def warp(self, image: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
         """Resample ``image`` into the crop (bilinear; area-like when shrinking a lot)."""
-        m = self.matrix()
+        m = self._matrix
         shrink = self.side / self.size
         if shrink > 2.0:  # pre-blur to avoid aliasing when the face is much larger than the crop
             k = int(shrink) | 1
@@ -45,7 +54,7 @@ class Crop:
             x0, y0, x1, y1 = self._source_box(image.shape, pad=k // 2 + 2)
             if x1 <= x0 or y1 <= y0:
                 return np.zeros((self.size, self.size) + image.shape[2:], image.dtype)
-            image = cv2.GaussianBlur(np.ascontiguousarray(image[y0:y1, x0:x1]), (k, k), shrink / 3)
+            image = cv2.GaussianBlur(image[y0:y1, x0:x1], (k, k), shrink / 3)
             m = m + np.array([[0.0, 0.0, m[0, 0] * x0 + m[0, 1] * y0], [0.0, 0.0, m[1, 0] * x0 + m[1, 1] * y0]])
         return cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=border)
 
@@ -60,11 +69,11 @@ class Crop:
 
     def to_crop(self, pts: np.ndarray) -> np.ndarray:
         """Source points (..., D) -> crop points (z, if any, scales with the crop)."""
-        return apply_affine(self.matrix(), pts)
+        return apply_affine(self._matrix, pts)
 
     def to_source(self, pts: np.ndarray) -> np.ndarray:
         """Crop points (..., D) -> source points."""
-        return apply_affine(cv2.invertAffineTransform(self.matrix()), pts)
+        return apply_affine(self._inverse, pts)
 
 
 def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:

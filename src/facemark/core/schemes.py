@@ -10,6 +10,7 @@ Points are arrays of shape (..., N, D) with D = 2 (x, y) or 3 (x, y, z): see ``f
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,7 +103,17 @@ def convert(pts: np.ndarray, target: str, source: str | None = None) -> np.ndarr
         return pts.copy()
     if target not in src.to:
         raise ValueError(f"no conversion from {src.name} to {target}")
-    return np.stack([pts[..., list(idx), :].mean(axis=-2) for idx in src.to[target]], axis=-2)
+    return _mean_matrix(src.name, target) @ pts
+
+
+@functools.lru_cache(maxsize=None)
+def _mean_matrix(source: str, target: str) -> np.ndarray:
+    """(T, N) weights whose product with (..., N, D) points of ``source`` averages each target point's points."""
+    src = SCHEMES[source]
+    w = np.zeros((len(src.to[target]), src.n_points))
+    for t, idx in enumerate(src.to[target]):
+        np.add.at(w[t], list(idx), 1.0 / len(idx))
+    return w
 
 
 def _pairs(n: int, pairs: list[tuple[int, int]]) -> Indices:
