@@ -1,7 +1,8 @@
 """The landmark step's cost in two versions of the code, on this machine: ``Landmarker.from_boxes`` for one face
 of the 1920x1080 ``breakingbad.jpg`` on 1 thread (what ``facemark benchmark`` calls ms/face), in a checkout of
 ``COMMIT`` and in the working tree, each version in its own process, the two alternating for ``--rounds``
-rounds so that slow spells of the machine fall on both; each keeps its lowest round median.
+rounds so that slow spells of the machine fall on both; each keeps its lowest round median. ``--pose`` also
+reads each face's head pose (benchmark's "+ head pose").
 
     python tools/bench_commits.py df28c63 [--models hrnet68_w16:int8 hrnet68:int8 pfld68_fast:fp32] [--rounds 3]
 
@@ -29,16 +30,18 @@ import numpy as np
 from facemark.inference.landmarker import Landmarker
 from facemark.io.images import read_image
 image, box, repeats = read_image(sys.argv[1]), np.array([json.loads(sys.argv[2])]), int(sys.argv[3])
+pose = sys.argv[4] == "pose"
 out = {}
-for spec in sys.argv[4:]:
+for spec in sys.argv[5:]:
     model, precision = spec.split(":")
     lm = Landmarker(model, threads=1, precision=precision)
+    step = (lambda: lm.from_boxes(image, box)[0].pose) if pose else (lambda: lm.from_boxes(image, box))
     for _ in range(30):
-        lm.from_boxes(image, box)
+        step()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        lm.from_boxes(image, box)
+        step()
         times.append(time.perf_counter() - t)
     out[spec] = float(np.median(times)) * 1000
 print(json.dumps(out))
@@ -54,9 +57,10 @@ def face_box() -> list[float]:
     return [float(v) for v in (*pts.min(axis=0), *pts.max(axis=0))]
 
 
-def run(src: Path, box: list[float], models: list[str], repeats: int) -> dict[str, float]:
+def run(src: Path, box: list[float], models: list[str], repeats: int, pose: bool) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(src))
-    out = subprocess.run([sys.executable, "-c", CHILD, str(SAMPLE), json.dumps(box), str(repeats), *models],
+    out = subprocess.run([sys.executable, "-c", CHILD, str(SAMPLE), json.dumps(box), str(repeats),
+                          "pose" if pose else "-", *models],
                          env=env, capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"bench_commits: the run in {src} failed: {out.stderr.strip().splitlines()[-1]}")
@@ -70,6 +74,7 @@ def main() -> int:
                     help="MODEL:PRECISION (fp32 or int8)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=300, help="timed calls per model and round")
+    ap.add_argument("--pose", action="store_true", help="also read each face's head pose")
     a = ap.parse_args()
     box = face_box()
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,7 +84,7 @@ def main() -> int:
             best: dict[str, dict[str, float]] = {a.commit: {}, "working tree": {}}
             for _ in range(a.rounds):
                 for name, src in ((a.commit, tree / "src"), ("working tree", REPO / "src")):
-                    for spec, ms in run(src, box, a.models, a.repeats).items():
+                    for spec, ms in run(src, box, a.models, a.repeats, a.pose).items():
                         best[name][spec] = min(best[name].get(spec, np.inf), ms)
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=True)

@@ -87,6 +87,19 @@ def point_weights(outline_weight: float) -> np.ndarray:
     return w
 
 
+def _terms(m: ShapeModel, outline_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """A model's constants of the fit for point weights w: ``gram`` (9, K*K), row (a, b) the K x K matrix
+    sum_n w_n basis[:, n, a] basis[:, n, b]^T, and the weighted basis (K, N*3)."""
+    wb = m.basis * point_weights(outline_weight)[None, :, None]
+    return np.einsum("kna,lnb->abkl", wb, m.basis).reshape(9, -1), wb.reshape(len(m.basis), -1)
+
+
+@lru_cache(maxsize=4)
+def _normal_terms(outline_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """``_terms`` of the shipped model (computed once per setting)."""
+    return _terms(shape_model(), outline_weight)
+
+
 def _camera(x: np.ndarray, shapes: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The weighted least-squares affine camera of each shape, made the nearest scaled rotation (by SVD)."""
     xm = w @ x / w.sum()
@@ -115,19 +128,18 @@ def fit_shape(points: np.ndarray, settings: FitSettings = PREDICTED, model: Shap
     x = (pts - centre) / radius
     m = model or shape_model()
     w = point_weights(settings.outline_weight)
-    ww = np.repeat(w, 2)
-    coeffs = np.zeros((len(x), len(m.std)))
-    penalty = settings.noise ** 2 * np.diag(1.0 / m.std ** 2)
+    gram, wbasis = _normal_terms(settings.outline_weight) if model is None else _terms(m, settings.outline_weight)
     k = len(m.std)
+    coeffs = np.zeros((len(x), k))
+    penalty = settings.noise ** 2 * np.diag(1.0 / m.std ** 2)
     for _ in range(iterations):
         r2, scale, t = _camera(x, m.shapes(coeffs), w)
-        r2t = r2.transpose(0, 2, 1)[:, None]                    # (F, 1, 3, 2)
-        # Jacobian of the projected points by the coefficients, one row per coefficient: (F, K, 2N)
-        jac_t = (scale[:, None, None, None] * (m.basis @ r2t)).reshape(len(x), k, -1)
-        resid = (x - t[:, None] - scale[:, None, None] * (m.mean @ r2t[:, 0])).reshape(len(x), -1)
-        weighted = jac_t * ww
-        h = weighted @ jac_t.transpose(0, 2, 1) + penalty
-        coeffs = np.linalg.solve(h, weighted @ resid[..., None])[..., 0]
+        resid = x - t[:, None] - scale[:, None, None] * (m.mean @ r2.transpose(0, 2, 1))     # (F, N, 2)
+        # the normal equations of the coefficients, with the Jacobian scale * basis @ r2.T folded into the
+        # per-model constants: H = scale^2 sum_ab (r2.T r2)_ab gram[a, b], b = scale * wbasis @ (resid @ r2)
+        h = (scale ** 2)[:, None] * ((r2.transpose(0, 2, 1) @ r2).reshape(-1, 9) @ gram)
+        b = scale[:, None] * ((resid @ r2).reshape(len(x), -1) @ wbasis.T)
+        coeffs = np.linalg.solve(h.reshape(-1, k, k) + penalty, b[..., None])[..., 0]
     shapes = m.shapes(coeffs)
     r2, scale, t = _camera(x, shapes, w)
     rot = np.concatenate([r2, np.cross(r2[:, 0], r2[:, 1])[:, None]], axis=1)
