@@ -243,6 +243,21 @@ def test_a_tiny_detector_run_trains_resumes_and_exports(tmp_path, data):
     det = FacemarkDetector(onnx, min_score=0.01)
     boxes, scores, five = det.detect_points(read_image(data / "samples" / "lenna.png"))
     assert boxes.shape[1:] == (4,) and five.shape[1:] == (5, 2) and ((scores >= 0.01) & (scores <= 1)).all()
+    # an exported detector (its BatchNorm folded away) is rebuilt into a trainable model that answers as the
+    # checkpoint's did, and fine-tunes
+    from facemark.training.from_onnx import load_onnx_weights
+    from facemark.training.models.detector import FaceDetector
+    x = torch.rand(4, 3, 128, 128) * 2 - 1
+    trained = FaceDetector(**cfg.model)
+    trained.load_state_dict(st["model"])
+    rebuilt = FaceDetector(**cfg.model)
+    load_onnx_weights(rebuilt, onnx, x)
+    with torch.no_grad():
+        assert torch.allclose(rebuilt.eval()(x), trained.eval()(x), atol=1e-4)
+    cfg.init_from, cfg.epochs = str(onnx), 1
+    assert (train_detector(cfg, tmp_path / "fine") / "last.pt").is_file()
+    with pytest.raises(DataError, match="tiny_det.onnx.*layers"):
+        load_onnx_weights(FaceDetector(**dict(cfg.model, dilated=cfg.model.get("dilated", 0) + 1)), onnx, x)
 
 
 def test_haar_scores_are_calibrated_probabilities(data):

@@ -229,6 +229,28 @@ def test_same_weights_as_before_the_redesign(tmp_path, tiny_root, family):
     assert total == pytest.approx(sum(r["abs"] for r in ref.values()), rel=1e-5)
 
 
+@pytest.mark.parametrize("family", sorted(GOLDEN_CONFIGS))
+def test_an_exported_model_is_rebuilt_for_fine_tuning(tmp_path, tiny_root, family):
+    from facemark.training.export import export
+    from facemark.training.from_onnx import load_onnx_weights
+    from facemark.training.models import build_model
+
+    cfg = _config(tmp_path, tiny_root, epochs=1, **GOLDEN_CONFIGS[family])
+    run = train(cfg, tmp_path / "run")
+    onnx_path = export(run / "last.pt", "m", tmp_path / "w")
+    st = torch.load(run / "last.pt", weights_only=False)
+    trained, rebuilt = build_model(cfg.spec, cfg.model), build_model(cfg.spec, cfg.model)
+    trained.load_state_dict(st["model"])
+    x = torch.rand(8, 3, 64, 64) * 2 - 1
+    load_onnx_weights(rebuilt, onnx_path, x)     # the export folded every BatchNorm into its convolution
+    with torch.no_grad():
+        a, b = trained.eval()(x), rebuilt.eval()(x)
+        for u, v in zip(a if isinstance(a, tuple) else [a], b if isinstance(b, tuple) else [b]):
+            assert torch.allclose(u, v, atol=1e-4)
+    fine = _config(tmp_path, tiny_root, epochs=1, init_from=str(onnx_path), **GOLDEN_CONFIGS[family])
+    assert (train(fine, tmp_path / "fine") / "last.pt").is_file()
+
+
 def _cpu() -> str:
     """This machine's CPU as torch's kernels see it: their instruction set, the vendor and the model."""
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""

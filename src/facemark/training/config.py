@@ -109,7 +109,7 @@ class TrainConfig:
     threads: int = 2
     bf16: bool = False            # bf16 autocast: fast only on CPUs with AVX-512 BF16 / AMX
     data_root: str = "../shared/data"
-    init_from: str = ""           # start from this checkpoint's weights (fine-tuning), not from scratch
+    init_from: str = ""           # start from this checkpoint's (or exported .onnx's) weights, not from scratch
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     stc: StcConfig = field(default_factory=StcConfig)

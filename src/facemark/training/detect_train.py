@@ -35,6 +35,7 @@ from .config import _read_yaml
 from ..io.boxes import select_part
 from ..io.datasets import FORMATS
 from .detect_data import READERS, DetectionAugmenter, Photo, load_patches, load_photos, read_photos
+from .from_onnx import load_onnx_weights
 from .models.detector import FaceDetector
 
 
@@ -56,7 +57,7 @@ class DetectorConfig:
         "mosaic_grid": 2, "paste_prob": 0.5, "paste_max": 0.4, "feather": 0.0, "grey_prob": 0.2, "min_face": 6.0,
         "turned_faces": "face"})
     data_root: str = "../shared/data"
-    init_from: str = ""   # start from this detector checkpoint's weights (fine-tuning); optimiser and schedule afresh
+    init_from: str = ""   # start from this detector checkpoint's (or exported .onnx's) weights; optimiser and schedule afresh
     ema: float = 0.0      # > 0: the model is the exponential moving average of the weights, this decay per step
     kind: str = "detector"
 
@@ -260,9 +261,8 @@ def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> 
     elif cfg.init_from:
         if not Path(cfg.init_from).is_file():
             raise FacemarkError(f"{cfg.init_from}: init_from checkpoint not found")
-        model.load_state_dict(torch.load(cfg.init_from, map_location="cpu", weights_only=False)["model"])
-    if cfg.ema and ema is None:
-        ema = Ema(model, cfg.ema)
+        if Path(cfg.init_from).suffix != ".onnx":   # an exported model is read once the photos are (below)
+            model.load_state_dict(torch.load(cfg.init_from, map_location="cpu", weights_only=False)["model"])
     root = Path(cfg.data_root)
     print(f"reading photos under {root} ...", file=sys.stderr)
     photos = load_photos(cfg.data["train"], root, threads=cfg.threads,
@@ -273,6 +273,14 @@ def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> 
           f"val {len(val)} photos", file=sys.stderr)
     aug = DetectionAugmenter(photos, patches, cfg.input_size, cfg.augment)
     grid = cells(cfg.input_size, cfg.input_size)
+    if epoch == 0 and Path(cfg.init_from).suffix == ".onnx":
+        # a shipped detector (its checkpoint gone): BatchNorm statistics measured on 64 augmented samples
+        x = _batch(aug, grid, np.arange(min(64, len(photos))), cfg.seed)["x"]
+        load_onnx_weights(model, Path(cfg.init_from), torch.from_numpy(x))
+        model.to(memory_format=torch.channels_last)
+        print(f"initialised from {cfg.init_from}", file=sys.stderr)
+    if cfg.ema and ema is None:
+        ema = Ema(model, cfg.ema)
     steps = len(photos) // cfg.batch_size
     total = cfg.epochs * steps
     while epoch < cfg.epochs:

@@ -33,6 +33,7 @@ from ..inference.predictor import predict_warped
 from .config import TrainConfig
 from .data import (Augmenter, CropSet, batches, build_cropset, class_weights, face_classes, lift_samples,
                    load_datasets)
+from .from_onnx import load_onnx_weights
 from .predict import TorchPredictor
 from .stc import SelfTraining
 from .tasks import build_task
@@ -127,10 +128,19 @@ class Trainer:
                 "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}
 
     def init_from(self, path: Path) -> None:
-        """Start from another run's weights (fine-tuning, STC); optimiser and schedule start afresh."""
+        """Start from another run's weights (fine-tuning, STC), or from an exported model's ``.onnx`` (read
+        with BatchNorm statistics measured on a batch of training crops, so after ``load_data``); optimiser
+        and schedule start afresh."""
         if not path.is_file():
             raise FacemarkError(f"{path}: init_from checkpoint not found")
-        self.task.init_weights(self.model, torch.load(path, map_location="cpu", weights_only=False)["model"])
+        if path.suffix == ".onnx":
+            cfg = self.cfg
+            aug = Augmenter(cfg.augment, cfg.input_size, self.scheme)
+            b = next(iter(batches(self.train, self.weights, self.extras, aug, self.task, cfg.batch_size,
+                                  np.random.default_rng([cfg.seed, 0]), 1)))
+            load_onnx_weights(self.model, path, self._tensor(b.x))
+        else:
+            self.task.init_weights(self.model, torch.load(path, map_location="cpu", weights_only=False)["model"])
         print(f"initialised from {path}", file=sys.stderr)
 
     def resume(self, path: Path) -> None:
@@ -220,8 +230,10 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, cache_dir: Path
         t.resume(last)
     elif last.is_file():
         raise FacemarkError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    elif cfg.init_from:
+    elif cfg.init_from and Path(cfg.init_from).suffix != ".onnx":
         t.init_from(Path(cfg.init_from))
     t.load_data()
+    if not resume and Path(cfg.init_from).suffix == ".onnx":
+        t.init_from(Path(cfg.init_from))
     t.fit()
     return run_dir
