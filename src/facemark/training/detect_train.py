@@ -57,7 +57,7 @@ class DetectorConfig:
         "mosaic_grid": 2, "paste_prob": 0.5, "paste_max": 0.4, "feather": 0.0, "grey_prob": 0.2, "min_face": 6.0,
         "turned_faces": "face"})
     data_root: str = "../shared/data"
-    init_from: str = ""   # start from this detector checkpoint's (or exported .onnx's) weights; optimiser and schedule afresh
+    init_from: str = ""   # start from this checkpoint's (or exported .onnx's) weights; optimiser, schedule afresh
     ema: float = 0.0      # > 0: the model is the exponential moving average of the weights, this decay per step
     kind: str = "detector"
 
