@@ -125,22 +125,26 @@ def nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, iou: floa
     return chosen[np.argsort(-scores[chosen], kind="stable")]
 
 
+def _area(x: np.ndarray) -> np.ndarray:
+    return (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])
+
+
+def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(A, B) intersection areas of float boxes (A, 4) and (B, 4)."""
+    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    return w * h
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(A, B) intersection over union of boxes (A, 4) and (B, 4)."""
     a, b = np.asarray(a, dtype=np.float64).reshape(-1, 4), np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    inter = w * h
-    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-12)
+    inter = _intersection(a, b)
+    return inter / np.maximum(_area(a)[:, None] + _area(b)[None, :] - inter, 1e-12)
 
 
 def overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(A, B): box a meets box b at IoU >= 0.3, or lies at least half inside it (a part of a face: an eye, a
     mouth). A box that overlaps no annotated face this way is one the annotations say nothing about."""
     a, b = np.asarray(a, dtype=np.float64).reshape(-1, 4), np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    o = iou(a, b)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    inter = o * (area_a[:, None] + area_b[None, :]) / (1 + o)
-    return (o >= 0.3) | (inter >= 0.5 * area_a[:, None])
+    return (iou(a, b) >= 0.3) | (_intersection(a, b) >= 0.5 * _area(a)[:, None])

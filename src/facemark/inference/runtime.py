@@ -144,6 +144,11 @@ class OnnxLandmarkModel:
                                   "corrupt or replaced weights")
         self.session = cpu_session(path, threads)
         self.input_name = self.session.get_inputs()[0].name
+        # one face (the common call) runs in a second session whose batch size is fixed to 1, made at its first
+        # use: it spares the shape arithmetic of a free batch size (up to 16% of an fp32 HRNet's time,
+        # docs/benchmarks.md); None where the file's batch size is fixed already
+        batch = self.session.get_inputs()[0].shape[0]
+        self._single_dim = batch if isinstance(batch, str) else None
         self._file, self._threads, self._single = path, threads, None
         self.flip = flip
         self.scheme: Scheme = scheme(self.card.scheme)
@@ -180,12 +185,9 @@ class OnnxLandmarkModel:
         return self.codec.decode(out[0] if len(out) == 1 else tuple(out))
 
     def _session(self, batch: int):
-        """The session for a batch of this size. One face (the common call) runs in a second session whose
-        batch size is fixed to 1, made at its first use: it spares the shape arithmetic of a free batch size
-        (up to 16% of an fp32 HRNet's time, docs/benchmarks.md)."""
-        dim = self.session.get_inputs()[0].shape[0]
-        if batch != 1 or not isinstance(dim, str):
+        """The session for a batch of this size (the fixed-batch one for a single face, see ``__init__``)."""
+        if batch != 1 or self._single_dim is None:
             return self.session
         if self._single is None:
-            self._single = cpu_session(self._file, self._threads, {dim: 1})
+            self._single = cpu_session(self._file, self._threads, {self._single_dim: 1})
         return self._single

@@ -33,7 +33,7 @@ def _run_order(model: nn.Module, x: torch.Tensor) -> tuple[list[nn.Module], dict
         made[id(o)] = (m, o)
 
     def takes(bn: nn.BatchNorm2d, i: tuple) -> None:
-        if id(i[0]) in made and made[id(i[0])][1] is i[0]:
+        if id(i[0]) in made:
             follows[made[id(i[0])][0]] = bn
 
     hooks = [m.register_forward_hook(ran) for m in model.modules() if isinstance(m, _LAYERS)]
