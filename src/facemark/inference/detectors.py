@@ -178,17 +178,17 @@ DETECTOR_WEIGHTS = Path(__file__).parents[1] / "weights" / "detectors"
 
 @register
 class FacemarkDetector(Detector):
-    """facemark's own single-shot detector (trained here: ``configs/detector.yaml`` then
-    ``configs/detector_v5.yaml``, docs/detection.md): upright faces (tilted up to about 45 degrees), a score in
-    [0, 1] (the sigmoid of the face logit; ``min_score`` 0.45 chosen on roboflow_faces/valid by
-    ``tools/detector_thresholds.py``), 5 points per face (``detect_points``). The photo is scaled so its longer
+    """facemark's own single-shot detector (trained here: ``configs/detector.yaml``, then fine-tuned by
+    ``detector_v5.yaml``, ``detector_v8.yaml`` and ``detector_v9.yaml``; docs/detection.md): upright faces (tilted
+    up to about 45 degrees), a score in [0, 1] (the sigmoid of the face logit; ``min_score`` 0.5 chosen on
+    roboflow_faces/valid by ``tools/detector_thresholds.py``), 5 points per face (``detect_points``). The photo is scaled so its longer
     side is at most ``max_side`` (small faces in large photos: raise it) and padded to a multiple of 32.
     """
 
     name = "facemark"
 
     def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 640,
-                 min_score: float = 0.45, nms_iou: float = 0.4, turns: tuple[int, ...] = (0,)) -> None:
+                 min_score: float = 0.5, nms_iou: float = 0.4, turns: tuple[int, ...] = (0,)) -> None:
 
         path = Path(weights) if weights else DETECTOR_WEIGHTS / "facemark_det.onnx"
         card = path.with_suffix(".json")
@@ -248,7 +248,7 @@ class FacemarkAnyAngleDetector(FacemarkDetector):
     name = "facemark_any"
 
     def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 640,
-                 min_score: float = 0.6, nms_iou: float = 0.4) -> None:
+                 min_score: float = 0.6, nms_iou: float = 0.3) -> None:
         super().__init__(weights, threads, max_side, min_score, nms_iou, turns=(0, 1, 2, 3))
 
     @property
