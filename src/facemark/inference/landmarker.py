@@ -83,8 +83,8 @@ class Landmarker:
     ``.onnx`` with its ``.json`` card. ``detector``: a name from ``facemark.inference.detectors.DETECTORS`` or
     a Detector (its own box map frames the model's crop). ``refine``: frame the model's crop by the landmarks
     of a first pass on the detector's box (the framing the model was trained on) instead of the mapped box
-    alone; off by default: with the default detector's box map it gains the default model nothing on the test
-    faces (4.03% NME one pass, 4.04% refined) for half the step's cost again (docs/benchmarks.md). ``framer``
+    alone; off by default: with the default detector's box map it gains the default model little on the test
+    faces (4.05% NME one pass, 4.03% refined) for half the step's cost again (docs/benchmarks.md). ``framer``
     runs that first pass: a fast shipped model (default ``pfld68_fast``: as good a framing as a second pass of
     the model itself, see docs/benchmarks.md), or None for the model itself. ``flip``: average each crop's answer with its mirror's
     (twice the model cost). ``precision``: ``auto`` (int8 where the model has an int8 variant and the CPU runs
