@@ -86,8 +86,8 @@ class Landmarker:
     alone; off by default: with the default detector's box map it gains the default model little on the test
     faces (4.05% NME one pass, 4.03% refined) for half the step's cost again (docs/benchmarks.md). ``framer``
     runs that first pass: a fast shipped model (default ``pfld68_fast``: as good a framing as a second pass of
-    the model itself, see docs/benchmarks.md), or None for the model itself. ``flip``: average each crop's answer with its mirror's
-    (twice the model cost). ``precision``: ``auto`` (int8 where the model has an int8 variant and the CPU runs
+    the model itself, see docs/benchmarks.md), or None for the model itself. ``flip``: average each crop's
+    answer with its mirror's (twice the model cost). ``precision``: ``auto`` (int8 where the model has an int8 variant and the CPU runs
     int8 fast), ``fp32`` or ``int8``. ``min_score`` and ``min_face`` (pixels, sqrt of the box area) drop
     detections below them (on top of the detector's own threshold).
     """

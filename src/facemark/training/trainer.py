@@ -131,8 +131,6 @@ class Trainer:
         """Start from another run's weights (fine-tuning, STC), or from an exported model's ``.onnx`` (read
         with BatchNorm statistics measured on a batch of training crops, so after ``load_data``); optimiser
         and schedule start afresh."""
-        if not path.is_file():
-            raise FacemarkError(f"{path}: init_from checkpoint not found")
         if path.suffix == ".onnx":
             cfg = self.cfg
             aug = Augmenter(cfg.augment, cfg.input_size, self.scheme)
@@ -230,10 +228,10 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, cache_dir: Path
         t.resume(last)
     elif last.is_file():
         raise FacemarkError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    elif cfg.init_from and Path(cfg.init_from).suffix != ".onnx":
-        t.init_from(Path(cfg.init_from))
+    elif cfg.init_from and not Path(cfg.init_from).is_file():
+        raise FacemarkError(f"{cfg.init_from}: init_from checkpoint not found")
     t.load_data()
-    if not resume and Path(cfg.init_from).suffix == ".onnx":
+    if cfg.init_from and not resume:   # after the data: an exported .onnx is read with statistics of a batch
         t.init_from(Path(cfg.init_from))
     t.fit()
     return run_dir
