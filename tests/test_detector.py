@@ -301,3 +301,17 @@ def test_any_angle_detector_finds_turned_faces_as_upright_ones(roboflow_subset, 
     face = Landmarker(detector=det, threads=1).detect(np.ascontiguousarray(np.rot90(image)))[0]
     assert face.detector_five is not None
     assert nme(face.landmarks, np.stack([gt[:, 1], w - 1 - gt[:, 0]], axis=1), "iod")[0] < 0.08
+
+
+def test_second_pass_adds_small_faces_of_large_photos_only(roboflow_subset, data):
+    from facemark.evaluation.detection import evaluate_detector
+    from facemark.inference.detectors import FacemarkDetector
+    from facemark.io.boxes import read_scenes
+    from facemark.io.images import read_image
+    one, two = FacemarkDetector(fine_below=0), FacemarkDetector(fine_below=64)
+    small = read_image(roboflow_subset[0].image)   # 640 px: no second pass
+    assert all(np.array_equal(a, b) for a, b in zip(one.detect_points(small), two.detect_points(small)))
+    # two 1024 px group photos whose 34-47 px faces are scored under the threshold at 640 px
+    groups = [p for p in read_scenes(data / "faces68/scenes/afw") if p.image.stem in ("2417212918", "4538917191")]
+    found = [evaluate_detector(d, groups, scenes=True)["recall"] for d in (one, two)]
+    assert found[1] >= found[0] + 0.2

@@ -182,13 +182,18 @@ class FacemarkDetector(Detector):
     ``detector_v5.yaml``, ``detector_v8.yaml`` and ``detector_v9.yaml``; docs/detection.md): upright faces (tilted
     up to about 45 degrees), a score in [0, 1] (the sigmoid of the face logit; ``min_score`` 0.5 chosen on
     roboflow_faces/valid by ``tools/detector_thresholds.py``), 5 points per face (``detect_points``). The photo is scaled so its longer
-    side is at most ``max_side`` (small faces in large photos: raise it) and padded to a multiple of 32.
+    side is at most ``max_side`` and padded to a multiple of 32. The network finds faces of up to about 360 px
+    of its input, so a larger single pass would lose close-ups; instead, when the photo is larger than
+    ``max_side``, a second pass at its own size (at most ``fine_side``) adds the faces smaller than
+    ``fine_below`` pixels at the first pass's scale, which it scores better (0: one pass; docs/detection.md).
     """
 
     name = "facemark"
+    fine_side, fine_below = 1280, 0.0
 
     def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 640,
-                 min_score: float = 0.5, nms_iou: float = 0.4, turns: tuple[int, ...] = (0,)) -> None:
+                 min_score: float = 0.5, nms_iou: float = 0.4, turns: tuple[int, ...] = (0,),
+                 fine_side: int | None = None, fine_below: float | None = None) -> None:
 
         path = Path(weights) if weights else DETECTOR_WEIGHTS / "facemark_det.onnx"
         card = path.with_suffix(".json")
@@ -199,6 +204,10 @@ class FacemarkDetector(Detector):
             raise DataError(path, "sha256 differs from its card's: corrupt or replaced detector weights")
         self.session = cpu_session(path, threads)
         self.max_side, self.min_score, self.nms_iou, self.turns = max_side, min_score, nms_iou, tuple(turns)
+        if fine_side is not None:
+            self.fine_side = fine_side
+        if fine_below is not None:
+            self.fine_below = fine_below
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         """The network on a (1, 3, H, W) input: (cells, 15)."""
@@ -223,7 +232,19 @@ class FacemarkDetector(Detector):
         return boxes[keep], scores[keep], points[keep]
 
     def _detect_points(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        scale = min(1.0, self.max_side / max(image.shape[:2]))
+        """One upright photo's faces: the pass at ``max_side``, and the second pass's small faces (class doc)."""
+        coarse, fine = (min(1.0, side / max(image.shape[:2])) for side in (self.max_side, self.fine_side))
+        boxes, scores, points = self._pass(image, coarse)
+        if self.fine_below <= 0 or fine <= coarse:
+            return boxes, scores, points
+        b, s, p = self._pass(image, fine)
+        small = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) * coarse < self.fine_below
+        boxes, scores, points = (np.concatenate(x) for x in ((boxes, b[small]), (scores, s[small]), (points, p[small])))
+        keep = nms(boxes, scores, self.min_score, self.nms_iou)
+        return boxes[keep], scores[keep], points[keep]
+
+    def _pass(self, image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The network's faces on the photo scaled by ``scale`` (<= 1), in the photo's pixels."""
         small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
         h, w = small.shape[:2]
         ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
@@ -243,13 +264,16 @@ class FacemarkAnyAngleDetector(FacemarkDetector):
     """facemark's detector run on the photo and its three quarter turns, the faces merged by NMS: faces at any
     in-plane angle (lying down, upside down) are found as upright ones are, at four times the cost. A higher
     score threshold than ``facemark``'s keeps its false boxes down (chosen on roboflow_faces/valid by
-    ``tools/detector_thresholds.py``: docs/detection.md)."""
+    ``tools/detector_thresholds.py``: docs/detection.md). Photos larger than ``max_side`` get the second pass for
+    small faces (``fine_below`` 64, chosen on roboflow_faces/valid by ``tools/second_pass_check.py``)."""
 
     name = "facemark_any"
+    fine_below = 64.0
 
     def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 640,
-                 min_score: float = 0.6, nms_iou: float = 0.3) -> None:
-        super().__init__(weights, threads, max_side, min_score, nms_iou, turns=(0, 1, 2, 3))
+                 min_score: float = 0.6, nms_iou: float = 0.3, fine_side: int | None = None,
+                 fine_below: float | None = None) -> None:
+        super().__init__(weights, threads, max_side, min_score, nms_iou, (0, 1, 2, 3), fine_side, fine_below)
 
     @property
     def box_map(self) -> dict[str, float]:
