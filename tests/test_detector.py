@@ -308,7 +308,7 @@ def test_second_pass_adds_small_faces_of_large_photos_only(roboflow_subset, data
     from facemark.inference.detectors import FacemarkDetector
     from facemark.io.boxes import read_scenes
     from facemark.io.images import read_image
-    one, two = FacemarkDetector(fine_below=0), FacemarkDetector(fine_below=64)
+    one, two = FacemarkDetector(fine_below=0), FacemarkDetector()   # the default: two passes
     small = read_image(roboflow_subset[0].image)   # 640 px: no second pass
     assert all(np.array_equal(a, b) for a, b in zip(one.detect_points(small), two.detect_points(small)))
     # two 1024 px group photos whose 34-47 px faces are scored under the threshold at 640 px

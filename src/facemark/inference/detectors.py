@@ -185,15 +185,17 @@ class FacemarkDetector(Detector):
     side is at most ``max_side`` and padded to a multiple of 32. The network finds faces of up to about 360 px
     of its input, so a larger single pass would lose close-ups; instead, when the photo is larger than
     ``max_side``, a second pass at its own size (at most ``fine_side``) adds the faces smaller than
-    ``fine_below`` pixels at the first pass's scale, which it scores better (0: one pass; docs/detection.md).
+    ``fine_below`` pixels at the first pass's scale, which it scores better, if they score at least ``fine_score``
+    (0: one pass; docs/detection.md).
     """
 
     name = "facemark"
-    fine_side, fine_below = 1280, 0.0
+    fine_side, fine_below, fine_score = 1280, 64.0, 0.55   # chosen by tools/second_pass_check.py
 
     def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 640,
                  min_score: float = 0.5, nms_iou: float = 0.4, turns: tuple[int, ...] = (0,),
-                 fine_side: int | None = None, fine_below: float | None = None) -> None:
+                 fine_side: int | None = None, fine_below: float | None = None,
+                 fine_score: float | None = None) -> None:
 
         path = Path(weights) if weights else DETECTOR_WEIGHTS / "facemark_det.onnx"
         card = path.with_suffix(".json")
@@ -208,6 +210,8 @@ class FacemarkDetector(Detector):
             self.fine_side = fine_side
         if fine_below is not None:
             self.fine_below = fine_below
+        if fine_score is not None:
+            self.fine_score = fine_score
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         """The network on a (1, 3, H, W) input: (cells, 15)."""
@@ -238,7 +242,7 @@ class FacemarkDetector(Detector):
         if self.fine_below <= 0 or fine <= coarse:
             return boxes, scores, points
         b, s, p = self._pass(image, fine)
-        small = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) * coarse < self.fine_below
+        small = (np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) * coarse < self.fine_below) & (s >= self.fine_score)
         boxes, scores, points = (np.concatenate(x) for x in ((boxes, b[small]), (scores, s[small]), (points, p[small])))
         keep = nms(boxes, scores, self.min_score, self.nms_iou)
         return boxes[keep], scores[keep], points[keep]
@@ -264,11 +268,10 @@ class FacemarkAnyAngleDetector(FacemarkDetector):
     """facemark's detector run on the photo and its three quarter turns, the faces merged by NMS: faces at any
     in-plane angle (lying down, upside down) are found as upright ones are, at four times the cost. A higher
     score threshold than ``facemark``'s keeps its false boxes down (chosen on roboflow_faces/valid by
-    ``tools/detector_thresholds.py``: docs/detection.md). Photos larger than ``max_side`` get the second pass for
-    small faces (``fine_below`` 64, chosen on roboflow_faces/valid by ``tools/second_pass_check.py``)."""
+    ``tools/detector_thresholds.py``: docs/detection.md). Its second pass (``facemark``'s) keeps its own
+    threshold, which is above ``fine_score``."""
 
     name = "facemark_any"
-    fine_below = 64.0
 
     def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 640,
                  min_score: float = 0.6, nms_iou: float = 0.3, fine_side: int | None = None,
