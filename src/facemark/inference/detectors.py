@@ -185,8 +185,8 @@ class FacemarkDetector(Detector):
     side is at most ``max_side`` and padded to a multiple of 32. The network finds faces of up to about 360 px
     of its input, so a larger single pass would lose close-ups; instead, when the photo is larger than
     ``max_side``, a second pass at its own size (at most ``fine_side``) adds the faces smaller than
-    ``fine_below`` pixels at the first pass's scale, which it scores better, if they score at least ``fine_score``
-    (0: one pass; docs/detection.md).
+    ``fine_below`` pixels at the first pass's scale, which it scores better, if they score at least
+    ``fine_score`` (``fine_below=0``: one pass; docs/detection.md).
     """
 
     name = "facemark"
