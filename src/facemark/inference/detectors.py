@@ -275,8 +275,9 @@ class FacemarkAnyAngleDetector(FacemarkDetector):
 
     def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 640,
                  min_score: float = 0.6, nms_iou: float = 0.3, fine_side: int | None = None,
-                 fine_below: float | None = None) -> None:
-        super().__init__(weights, threads, max_side, min_score, nms_iou, (0, 1, 2, 3), fine_side, fine_below)
+                 fine_below: float | None = None, fine_score: float | None = None) -> None:
+        super().__init__(weights, threads, max_side, min_score, nms_iou, (0, 1, 2, 3), fine_side, fine_below,
+                         fine_score)
 
     @property
     def box_map(self) -> dict[str, float]:
