@@ -45,7 +45,12 @@ def test_drawn_outputs_mirror_the_input_folders_and_videos_stay_videos(tmp_path,
     assert video.get(cv2.CAP_PROP_FRAME_COUNT) == 3
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert [x.get("frame") for x in lines if "clip" in x.get("image", "")] == [0, 1, 2]
-    assert lines[4] == {"video": str(inputs / "clip.avi"), "frames": 3}
+    summary = lines[4]
+    assert summary["video"] == str(inputs / "clip.avi") and summary["frames"] == 3 and summary["tracks"] == 1
+    assert summary["fps"] > 0
+    clip = [x for x in lines if "clip" in x.get("image", "")]
+    assert [x["time"] for x in clip] == [0.0, 0.2, 0.4]                   # 5 fps
+    assert {f["track"] for x in clip for f in x["faces"]} == {0}          # one face, tracked through
 
 
 def test_exit_statuses(tmp_path, inputs, data):

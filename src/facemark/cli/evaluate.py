@@ -119,6 +119,9 @@ def _pose_args(p: argparse.ArgumentParser) -> None:
                      help="pose from the annotated 2D landmarks instead of a model's (the pose method alone)")
     p.add_argument("--precision", choices=("fp32", "int8", "auto"), default="fp32")
     p.add_argument("--flip", action="store_true", help="average each face with its mirror (2x model cost)")
+    p.add_argument("--half", choices=("even", "odd"),
+                   help="only the faces at even (odd) positions in file-name order; on faces3d/aflw2000 the even "
+                        "half built the shape model and is the validation half")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -129,12 +132,14 @@ def _evaluate_pose(a: argparse.Namespace) -> int:
     from ..io.datasets import read_aflw2000
 
     rep = evaluate_pose(read_aflw2000(a.folder), None if a.annotations else a.model, precision=a.precision,
-                        flip=a.flip)
+                        flip=a.flip, half=a.half)
     if a.json:
         print(json.dumps(rep))
         return 0
     m = rep["mae"]
-    print(f"{rep['model'] or 'annotated landmarks'} on {a.folder}: {rep['faces']} faces ({rep['dropped']} beyond 99 degrees dropped)")
+    part = f" ({a.half} half)" if a.half else ""
+    print(f"{rep['model'] or 'annotated landmarks'} on {a.folder}{part}: {rep['faces']} faces "
+          f"({rep['dropped']} beyond 99 degrees dropped)")
     print(f"  pose MAE (degrees)  yaw {m['yaw']:.2f}  pitch {m['pitch']:.2f}  roll {m['roll']:.2f}  mean {m['mean']:.2f}")
     for key, label in (("nme_2d", "2D re-annotation"), ("nme_3d_xy", "3D fit's x, y")):
         r = rep[key]
@@ -142,4 +147,79 @@ def _evaluate_pose(a: argparse.Namespace) -> int:
         print(f"  NME/box vs {label}: all {r['all'] * 100:.2f}%  {bins}  balanced {r['balanced'] * 100:.2f}%")
     if "nme_3d" in rep:
         print(f"  3D NME/box vs the 3D fit: {rep['nme_3d']['all'] * 100:.2f}%")
+    return 0
+
+
+def _video_args(p: argparse.ArgumentParser) -> None:
+    from ..inference.detectors import DEFAULT_DETECTOR, DETECTORS
+    from ..inference.tracker import DETECT_EVERY
+
+    p.add_argument("--faces", type=Path,
+                   help="a 68-point folder (NAME.jpg + NAME.pts): moving-face clips with exact ground truth are "
+                        "made from its faces")
+    p.add_argument("--real", type=Path, help="a folder of real clips (no ground truth): second difference, time")
+    p.add_argument("--clips", type=int, default=12, help="moving synthetic clips (default 12)")
+    p.add_argument("--still", type=int, default=2, help="still synthetic clips: the face held, new noise (default 2)")
+    p.add_argument("--frames", type=int, default=90, help="frames per synthetic clip (default 90, at 25 fps)")
+    p.add_argument("--seed", type=int, default=0, help="which faces and motions (default 0)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"landmark model (default {DEFAULT_MODEL})")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS.names())
+    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default 1)")
+    p.add_argument("--detect-every", type=int, default=DETECT_EVERY, help="the tracker's detector period")
+    p.add_argument("--tools", nargs="*", choices=("mediapipe",), default=[],
+                   help="also score MediaPipe's face mesh in video mode (pip install mediapipe==0.10.21)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (fractions, not percent)")
+
+
+@command("evaluate-video", _video_args)
+def _evaluate_video(a: argparse.Namespace) -> int:
+    """Video tracking: frames found, NME, jitter and lag on synthetic moving-face clips; second difference and
+    wall time on real clips; facemark per frame and tracked (and MediaPipe's video mode) in one run."""
+    from ..evaluation.others import MESH_TO_IBUG, MediaPipeVideo
+    from ..evaluation.video import facemark_methods, real_scores, synthetic_scores
+    from ..inference.landmarker import Landmarker
+    from ..io.datasets import read_pts_folder
+    from ..io.video import VIDEO_EXTS
+
+    if a.faces is None and a.real is None:
+        raise DataError(Path("."), "name --faces DIR (synthetic clips) and/or --real DIR (real clips)")
+    for name, value, least in (("--clips", a.clips, 0), ("--still", a.still, 0), ("--frames", a.frames, 12)):
+        if value < least:
+            raise DataError(Path("."), f"{name} {value}: at least {least}")
+    lm = Landmarker(a.model, a.detector, threads=a.threads)
+    methods = facemark_methods(lm, {"detect_every": a.detect_every})
+    if "mediapipe" in a.tools:
+        mp = MediaPipeVideo()
+        methods["mediapipe video"] = lambda frames, fps: mp.clip(frames)
+    shared = tuple(sorted(MESH_TO_IBUG))
+    report: dict = {"model": a.model, "detector": a.detector, "threads": a.threads, "detect_every": a.detect_every}
+    if a.faces is not None:
+        samples = read_pts_folder(a.faces, 68)
+        if not samples:
+            raise DataError(a.faces, "no 68-point faces found")
+        report["synthetic"] = synthetic_scores(methods, samples, a.clips, a.still, a.frames, a.seed, shared)
+    if a.real is not None:
+        clips = sorted(p for p in a.real.iterdir() if p.suffix.lower() in VIDEO_EXTS) if a.real.is_dir() else []
+        if not clips:
+            raise DataError(a.real, "no video clips found")
+        report["real"] = real_scores(methods, clips, shared)
+    if a.json:
+        print(json.dumps(report))
+        return 0
+    pct = lambda v: "-" if v is None else f"{v * 100:.2f}"   # noqa: E731
+    if "synthetic" in report:
+        print(f"synthetic clips from {a.faces}: {a.clips} moving, {a.still} still ({a.frames} frames, seed {a.seed}); "
+              f"% of the inter-ocular distance; *_shared: the {len(shared)} points MediaPipe's mesh shares")
+        print("  method               found   NME  NME_sh  jitter  jit_sh  lag ms | still jitter  jit_sh")
+        for name, r in report["synthetic"].items():
+            m, s = r["moving"], r["still"]
+            print(f"  {name:19s} {pct(m.get('found')):>6s} {pct(m.get('nme')):>5s} {pct(m.get('nme_shared')):>6s}"
+                  f" {pct(m.get('jitter')):>7s} {pct(m.get('jitter_shared')):>7s} {m.get('lag_ms') or 0:7.1f} |"
+                  f" {pct(s.get('jitter')):>12s} {pct(s.get('jitter_shared')):>7s}")
+    if "real" in report:
+        print(f"real clips in {a.real} (second difference of the shared points, % of the inter-ocular distance)")
+        for name, r in report["real"].items():
+            sd = [c["second_difference"] for c in r["clips"]]
+            print(f"  {name:19s} {r['frames']} frames in {r['seconds']:.1f} s ({r['ms_per_frame']:.1f} ms a frame); "
+                  "second difference " + " ".join(pct(v) for v in sd))
     return 0

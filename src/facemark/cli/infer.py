@@ -42,14 +42,27 @@ def _landmarker(a: argparse.Namespace):
 
 
 def _detect_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", type=Path, nargs="+", help="images, videos or folders of them")
+    from ..inference.tracker import DETECT_EVERY
+
+    p.add_argument("inputs", type=Path, nargs="*", help="images, videos or folders of them")
+    p.add_argument("--camera", type=int, action="append", metavar="INDEX",
+                   help="also read this camera (OpenCV's index, e.g. 0) until it stops or Ctrl-C")
+    p.add_argument("--sequence", action="store_true",
+                   help="read each folder as one video: its images in frame-number order")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate of --sequence folders (default 25)")
     p.add_argument("--json", action="store_true", help="one JSON object per image (per frame for videos) per line")
     p.add_argument("--out", type=Path, help="append the JSON records to this file instead of printing them")
     p.add_argument("--resume", action="store_true", help="with --out: skip the inputs the file already holds")
     p.add_argument("--draw", type=Path,
                    help="write annotated copies: a file for one input, else a folder mirroring the inputs' folders "
-                        "(videos as annotated videos)")
+                        "(videos as annotated videos at the input's frame rate and size)")
     p.add_argument("--batch", type=int, default=16, help="images per model call (default 16)")
+    p.add_argument("--per-frame", action="store_true",
+                   help="videos: detect faces in every frame as in a photo (no tracking, no smoothing)")
+    p.add_argument("--detect-every", type=int, default=DETECT_EVERY,
+                   help=f"videos: run the detector every N frames while faces are tracked (default {DETECT_EVERY})")
+    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True,
+                   help="videos: smooth the tracked points over time (One Euro filter; default on)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _landmarker_args(p)
 
@@ -69,10 +82,11 @@ class _Status:
         self.code = EXIT_UNREADABLE
 
 
-def _progress(total: int, quiet: bool, unit: str):
+def _progress(total: int | None, quiet: bool, unit: str, desc: str | None = None):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=unit, file=sys.stderr, disable=quiet or not sys.stderr.isatty(), leave=False)
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=quiet or not sys.stderr.isatty(),
+                leave=False)
 
 
 def _batches(frames, size: int):
@@ -93,82 +107,134 @@ def _batches(frames, size: int):
         yield chunk
 
 
+class _Stream:
+    """One video (or sequence, or camera) being processed: its tracker, annotated output, frame count, clock."""
+
+    def __init__(self, src, a: argparse.Namespace, lm, dest: Path | None) -> None:
+        import time
+
+        from ..inference.tracker import Tracker
+        from ..io.video import VideoOut, fps
+
+        self.rate = fps(src, a.fps)
+        self.tracker = None if a.per_frame else Tracker(lm, self.rate, a.detect_every, a.smooth)
+        self.out = VideoOut(dest, self.rate) if dest else None
+        self.count, self.started = 0, time.perf_counter()
+        self.bar = _progress(None, a.quiet, "frame", src.rel.name)
+
+    def summary(self, path: Path) -> dict:
+        import time
+
+        rec = {"video": str(path), "frames": self.count}
+        if self.tracker is not None:
+            rec["tracks"] = self.tracker.ids_seen
+        rec["fps"] = round(self.count / max(time.perf_counter() - self.started, 1e-9), 1)
+        return rec
+
+
 @command("detect", _detect_args)
 def _detect(a: argparse.Namespace) -> int:
-    """Find faces and their landmarks and head pose in images, videos and folders (exit statuses: README)."""
+    """Find faces and their landmarks and head pose in images, videos, folders and cameras; faces in videos are
+    tracked from frame to frame and smoothed (exit statuses: README)."""
     from ..inference.draw import draw_faces
     from ..io.images import write_image
     from ..io.records import Records
-    from ..io.video import VideoOut, fps, is_video, media_files, read_ahead
+    from ..io.video import camera, media_files, read_ahead
 
     if a.resume and a.out is None:
         raise FacemarkError("--resume needs --out (the results file to continue)")
-    if a.batch < 1:
-        raise FacemarkError(f"--batch {a.batch}: at least 1")
-    files = media_files(a.inputs)
-    if not files:
+    for name, value, least in (("--batch", a.batch, 1), ("--detect-every", a.detect_every, 1)):
+        if value < least:
+            raise FacemarkError(f"{name} {value}: at least {least}")
+    if not a.fps > 0:
+        raise FacemarkError(f"--fps {a.fps}: a frame rate above 0")
+    if not a.inputs and not a.camera:
+        raise FacemarkError("name images, videos or folders to read, or --camera INDEX")
+    sources = media_files(a.inputs, a.sequence) + [camera(k) for k in a.camera or []]
+    if not sources:
         raise DataError(a.inputs[0], "no images or videos found")
     lm = _landmarker(a)
     records = Records(a.out, a.resume) if a.out else None
-    single = len(files) == 1 and a.draw is not None and a.draw.suffix != ""
-    if single and is_video(files[0][0]) != (a.draw.suffix.lower() in (".mp4", ".avi")):
+    single = len(sources) == 1 and a.draw is not None and a.draw.suffix != ""
+    if single and sources[0].stream != (a.draw.suffix.lower() in (".mp4", ".avi")):
         raise FacemarkError(f"--draw {a.draw}: a video is drawn as a video (.mp4, .avi) and an image as an image "
                             "(.png, .jpg); or name a folder")
-    status, videos = _Status(), {}
+    status, streams = _Status(), {}
     emit = records.write if records else (lambda r: print(json.dumps(r), flush=True)) if a.json else None
-    bar = _progress(len(files), a.quiet, "file")
+    bar = _progress(len(sources), a.quiet, "file")
 
-    def finish_video(path: Path) -> None:
-        out, count = videos.pop(path)
-        if out is not None:
-            out.close()
+    def finish(path: Path) -> None:
+        st = streams.pop(path)
+        if st.out is not None:
+            st.out.close()
+        st.bar.close()
         if emit:
-            emit({"video": str(path), "frames": count})
+            emit(st.summary(path))
         bar.update()
 
+    def faces_of(chunk) -> list:
+        """Each frame's faces: photos (and per-frame video frames) in one model call, tracked frames in order."""
+        tracked = [f.source.stream and not a.per_frame for f in chunk]
+        photos = iter(lm.batch([f.image for f, t in zip(chunk, tracked) if not t]) if not all(tracked) else [])
+        out = []
+        for f, t in zip(chunk, tracked):
+            if f.source.stream and f.path not in streams:
+                dest = a.draw if single else a.draw / f.source.rel.with_suffix(".mp4") if a.draw else None
+                streams[f.path] = _Stream(f.source, a, lm, dest)
+            out.append(streams[f.path].tracker.update(f.image, f.index / streams[f.path].rate) if t
+                       else next(photos))
+        return out
+
     try:
-        for chunk in _batches(read_ahead(files, frozenset(records.done) if records else frozenset()), a.batch):
+        for chunk in _batches(read_ahead(sources, frozenset(records.done) if records else frozenset()), a.batch):
             if chunk[0].error is not None:
                 status.unreadable(chunk[0].error)
-                if chunk[0].path in videos:
-                    out, _ = videos.pop(chunk[0].path)
-                    if out is not None:
-                        out.discard()
-                bar.update()
+                if chunk[0].path in streams:       # a stream that broke midway: the frames read are kept
+                    finish(chunk[0].path)
+                else:
+                    bar.update()
                 continue
-            for f, faces in zip(chunk, lm.batch([f.image for f in chunk])):
-                for path in [p for p in videos if p != f.path]:   # frames come in order: that video is over
-                    finish_video(path)
+            for f, faces in zip(chunk, faces_of(chunk)):
+                for path in [p for p, st in streams.items() if p != f.path and st.count]:
+                    finish(path)                                    # frames come in order: that stream is over
                 where = str(f.path) if f.index is None else f"{f.path} frame {f.index}"
                 if not faces:
                     status.no_face(where)
                 h, w = f.image.shape[:2]
-                rec = {"image": str(f.path), **({} if f.index is None else {"frame": f.index}), "width": w,
-                       "height": h, "faces": [face.to_dict() for face in faces]}
+                rec = {"image": str(f.path), "width": w, "height": h, "faces": [face.to_dict() for face in faces]}
+                if f.index is not None:
+                    rec = {"image": str(f.path), "frame": f.index, "time": round(f.index / streams[f.path].rate, 4),
+                           **{k: v for k, v in rec.items() if k != "image"}}
                 if emit:
                     emit(rec)
                 else:
                     print(f"{where}: {len(faces)} face(s)" + "".join(
-                        f"\n  box {np.round(x.box).astype(int).tolist()} score {x.score:.2f} yaw {x.pose['yaw']:+.1f}"
+                        f"\n  {'' if x.track is None else f'track {x.track} '}box "
+                        f"{np.round(x.box).astype(int).tolist()} score {x.score:.2f} yaw {x.pose['yaw']:+.1f}"
                         f" pitch {x.pose['pitch']:+.1f} roll {x.pose['roll']:+.1f}" for x in faces if x.pose))
-                if is_video(f.path):
-                    if f.path not in videos:
-                        dest = a.draw if single else a.draw / f.rel.with_suffix(".mp4") if a.draw else None
-                        videos[f.path] = (VideoOut(dest, fps(f.path)) if dest else None, 0)
-                    out, count = videos[f.path]
-                    if out is not None:
-                        out.write(draw_faces(f.image, faces))
-                    videos[f.path] = (out, count + 1)
+                if f.source.stream:
+                    st = streams[f.path]
+                    if st.out is not None:
+                        st.out.write(draw_faces(f.image, faces))
+                    st.count += 1
+                    st.bar.update()
                 else:
                     if a.draw is not None:
-                        write_image(a.draw if single else a.draw / f.rel.with_suffix(".png"), draw_faces(f.image, faces))
+                        write_image(a.draw if single else a.draw / f.source.rel.with_suffix(".png"),
+                                    draw_faces(f.image, faces))
                     bar.update()
-        for path in list(videos):
-            finish_video(path)
+        for path in list(streams):
+            finish(path)
+    except KeyboardInterrupt:
+        if not a.camera:
+            raise
+        for path in list(streams):   # a camera runs until stopped: what it recorded is kept
+            finish(path)
     finally:
-        for out, _ in videos.values():
-            if out is not None:
-                out.discard()
+        for st in streams.values():
+            if st.out is not None:
+                st.out.discard()
+            st.bar.close()
         if records:
             records.close()
         bar.close()
@@ -189,11 +255,11 @@ def _align(a: argparse.Namespace) -> int:
     """Write an aligned crop per face (similarity warp of the 5 points onto the standard template)."""
     from ..core.align import align_face
     from ..io.images import read_image, write_image
-    from ..io.video import is_video, media_files
+    from ..io.video import media_files
 
     if a.size < 8:
         raise FacemarkError(f"--size {a.size}: an aligned crop is at least 8 pixels wide")
-    files = [(p, rel) for p, rel in media_files(a.inputs) if not is_video(p)]
+    files = [(src.path, src.rel) for src in media_files(a.inputs) if src.kind == "image"]
     if not files:
         raise DataError(a.inputs[0], "no images found")
     lm = _landmarker(a)

@@ -52,6 +52,10 @@ class RegressionCodec:
         flat = (pts + self._offset.astype(np.float32)) / self.input_size
         return flat.reshape(*pts.shape[:-2], self.dim * self.n_points)
 
+    def confidence(self, output: np.ndarray) -> None:
+        """None: a regression head gives no signal of whether its crop holds a face."""
+        return None
+
     def decode(self, output: np.ndarray) -> np.ndarray:
         """(B, D*N) model outputs -> (B, N, D) crop coordinates."""
         out = np.asarray(output, dtype=np.float64).reshape(-1, self.n_points, self.dim)
@@ -103,6 +107,12 @@ class HeatmapCodec:
         gx = np.exp(-((grid - uv[..., 0:1]) ** 2) / (2 * self.sigma ** 2))   # (B, N, W)
         gy = np.exp(-((grid - uv[..., 1:2]) ** 2) / (2 * self.sigma ** 2))   # (B, N, H)
         return (gy[..., :, None] * gx[..., None, :]).astype(np.float32)
+
+    def confidence(self, output: np.ndarray) -> np.ndarray:
+        """(B,) mean over points of each heatmap's peak (the training target's peak is 1): low where the crop
+        holds no face (the tracker's signal that a track is lost)."""
+        hm = np.asarray(output)
+        return hm.reshape(*hm.shape[:2], -1).max(axis=-1).mean(axis=-1).astype(np.float64)
 
     def decode(self, output: np.ndarray) -> np.ndarray:
         """(B, N, H, W) heatmaps -> (B, N, 2) crop coordinates."""
@@ -201,6 +211,11 @@ class PIPCodec:
         out = {k: v.reshape(*v.shape[:2], s, s) for k, v in maps.items()}
         out["cell"] = flat
         return out
+
+    def confidence(self, output: tuple[np.ndarray, ...]) -> np.ndarray:
+        """(B,) mean over points of each score map's peak (the target is 1 at the point's cell)."""
+        score = np.asarray(output[0])
+        return score.reshape(*score.shape[:2], -1).max(axis=-1).mean(axis=-1).astype(np.float64)
 
     def decode(self, output: tuple[np.ndarray, ...]) -> np.ndarray:
         """(score, off_x, off_y, nb_x, nb_y) maps -> (B, N, 2) crop coordinates."""

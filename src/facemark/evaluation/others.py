@@ -83,6 +83,39 @@ class MediaPipeMesh:
         return self._meshes(self.many, image)
 
 
+class MediaPipeVideo:
+    """MediaPipe's face mesh in video mode (``static_image_mode=False``: it tracks the face from frame to frame),
+    one clip at a time: each frame's faces as (68, 2) arrays holding the points of ``MESH_TO_IBUG`` (NaN
+    elsewhere)."""
+
+    tool, model = "mediapipe", "face_mesh (video mode)"
+    points = tuple(sorted(MESH_TO_IBUG))
+
+    def __init__(self, max_faces: int = 1) -> None:
+        try:
+            import mediapipe as mp
+
+            self.solution = mp.solutions.face_mesh
+        except (ImportError, AttributeError):
+            raise FacemarkError("the mediapipe rows need: pip install mediapipe==0.10.21") from None
+        self.max_faces = max_faces
+
+    def clip(self, frames) -> list[list[np.ndarray]]:
+        """The faces of each RGB frame of one clip, tracked by a fresh face mesh."""
+        out = []
+        with self.solution.FaceMesh(static_image_mode=False, max_num_faces=self.max_faces) as mesh:
+            for image in frames:
+                h, w = image.shape[:2]
+                faces = []
+                for f in mesh.process(np.ascontiguousarray(image)).multi_face_landmarks or []:
+                    p = np.full((68, 2), np.nan)
+                    for i, j in MESH_TO_IBUG.items():
+                        p[i] = (f.landmark[j].x * w - 0.5, f.landmark[j].y * h - 0.5)
+                    faces.append(p)
+                out.append(faces)
+        return out
+
+
 OTHERS = {"dlib": DlibLandmarks, "mediapipe": MediaPipeMesh}
 
 

@@ -65,8 +65,11 @@ def evaluate_wflw(model: str | Path, lists: dict[str, Path], images: Path, threa
 YAW_BINS = ((0, 30), (30, 60), (60, 90))
 
 
+HALVES = ("even", "odd")
+
+
 def evaluate_pose(samples: list[PoseSample], model: str | Path | None = None, threads: int | None = None,
-                  precision: str = "fp32", flip: bool = False) -> dict:
+                  precision: str = "fp32", flip: bool = False, half: str | None = None) -> dict:
     """Head pose and large-pose landmarks on AFLW2000-3D-style faces (``io.datasets.read_aflw2000``).
 
     The standard protocol drops faces with an angle beyond 99 degrees, crops each face from its annotated
@@ -75,9 +78,14 @@ def evaluate_pose(samples: list[PoseSample], model: str | Path | None = None, th
     the box size (sqrt(w * h) of the ground-truth landmarks' box) against the 2D re-annotation and against the
     3D fit's x, y, in |yaw| bins 0-30, 30-60, 60-90 and their mean (3DDFA's balanced figure); for a model that
     predicts depth, the 3D NME (distance to the fitted 3D points, z of both centred, over the same size). Without a model,
-    the pose comes from the annotated 2D landmarks: the pose method alone.
+    the pose comes from the annotated 2D landmarks: the pose method alone. ``half="even"`` keeps the kept faces
+    at even positions in file-name order (the half the shape model is built from, used for validation), ``"odd"``
+    the others.
     """
-    kept = [s for s in samples if max(abs(v) for v in s.pose.values()) <= 99]
+    kept = sorted((s for s in samples if max(abs(v) for v in s.pose.values()) <= 99), key=lambda s: s.image.name)
+    dropped = len(samples) - len(kept)
+    if half is not None:
+        kept = kept[HALVES.index(half)::2]
     if not kept:
         raise DataError(samples[0].image if samples else "<none>", "no face within 99 degrees")
     if model is not None:
@@ -88,8 +96,8 @@ def evaluate_pose(samples: list[PoseSample], model: str | Path | None = None, th
     got = head_poses(pred, "ibug68")
     want = np.array([[s.pose["yaw"], s.pose["pitch"], s.pose["roll"]] for s in kept])
     err = np.abs(got - want)
-    report = {"faces": len(kept), "dropped": len(samples) - len(kept), "model": str(model) if model else None,
-              "flip": flip,
+    report = {"faces": len(kept), "dropped": dropped, "model": str(model) if model else None,
+              "flip": flip, "half": half, "precision": precision,
               "mae": {"yaw": float(err[:, 0].mean()), "pitch": float(err[:, 1].mean()),
                       "roll": float(err[:, 2].mean()), "mean": float(err.mean())}}
     yaw = np.abs(want[:, 0])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -42,7 +43,8 @@ class Face:
     empty for a scheme without a shape model) and, from a model that predicts depth, ``landmarks_3d`` (N, 3):
     x, y as ``landmarks``, z in pixels away from the camera, 0 at the points' mean (else None);
     ``detector_five`` (5, 2): the detector's own 5 points where it gives them (eyes, nose tip, mouth corners:
-    enough to align a face without the landmark model), else None."""
+    enough to align a face without the landmark model), else None; ``track``: the face's track id in a video
+    (``inference.tracker``), None for a still image."""
 
     box: np.ndarray
     score: float
@@ -52,6 +54,7 @@ class Face:
     detector_five: np.ndarray | None = None
     _poses: _Poses | None = field(default=None, repr=False, compare=False)
     _index: int = field(default=0, repr=False, compare=False)
+    track: int | None = None
 
     @property
     def pose(self) -> dict[str, float]:
@@ -61,11 +64,14 @@ class Face:
     def __repr__(self) -> str:
         pose = " ".join(f"{k}={v:+.1f}" for k, v in self.pose.items())
         box = ", ".join(f"{v:.0f}" for v in self.box)
-        return f"Face(box=[{box}], score={self.score:.2f}, {len(self.landmarks)} points{', ' + pose if pose else ''})"
+        track = "" if self.track is None else f"track={self.track}, "
+        pose = f", {pose}" if pose else ""
+        return f"Face({track}box=[{box}], score={self.score:.2f}, {len(self.landmarks)} points{pose})"
 
     def to_dict(self) -> dict:
         """JSON-ready: box [x1, y1, x2, y2], score, landmarks [[x, y], ...], five, pose {yaw, pitch, roll}, and
-        landmarks_3d [[x, y, z], ...] where the model predicts depth, detector_five where the detector gives it."""
+        landmarks_3d [[x, y, z], ...] where the model predicts depth, detector_five where the detector gives it,
+        track where the face was tracked through a video."""
         r = lambda a: np.round(np.asarray(a, dtype=np.float64), 2).tolist()  # noqa: E731
         out = {"box": r(self.box), "score": round(float(self.score), 4), "landmarks": r(self.landmarks),
                "five": r(self.five), "pose": {k: round(v, 2) for k, v in self.pose.items()}}
@@ -73,6 +79,8 @@ class Face:
             out["landmarks_3d"] = r(self.landmarks_3d)
         if self.detector_five is not None:
             out["detector_five"] = r(self.detector_five)
+        if self.track is not None:
+            out["track"] = self.track
         return out
 
 
@@ -124,6 +132,13 @@ class Landmarker:
     def detect(self, image: np.ndarray) -> list[Face]:
         """Detect every face in an RGB image and return its landmarks, best detection first."""
         return self.batch([to_rgb8(image, "image")])[0]
+
+    def track(self, frames: Iterable[np.ndarray], fps: float = 30.0, **settings) -> Iterator[list[Face]]:
+        """The faces of each frame of a stream (RGB arrays in order: a video, a camera), tracked from frame to
+        frame and smoothed, each with its ``track`` id; ``settings`` are ``inference.tracker.Tracker``'s."""
+        from .tracker import track
+
+        return track(self, frames, fps, **settings)
 
     def from_boxes(self, image: np.ndarray, boxes: np.ndarray, box_type: str = "landmarks") -> list[Face]:
         """Landmarks for faces at known boxes (x1, y1, x2, y2).

@@ -169,20 +169,27 @@ class OnnxLandmarkModel:
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         """(B, S, S, 3) RGB uint8 crops -> (B, N, D) landmarks in crop pixels."""
+        return self.scored(crops)[0]
+
+    def scored(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(B, S, S, 3) RGB uint8 crops -> ((B, N, D) landmarks in crop pixels, (B,) confidence that each crop
+        holds a face: the codec's ``confidence``, e.g. the mean heatmap peak; None for a regression model)."""
         s = self.input_size
         if getattr(crops, "shape", None) is None or crops.ndim != 4 or crops.shape[1:] != (s, s, 3):
             raise ArgumentError("crops", f"expected (B, {s}, {s}, 3) RGB crops, got shape {np.shape(crops)}")
         if len(crops) == 0:
-            return np.zeros((0, self.scheme.n_points, self.card.dim))
-        pts = self._run(crops)
+            return np.zeros((0, self.scheme.n_points, self.card.dim)), np.zeros(0)
+        pts, conf = self._run(crops)
         if self.flip:
-            mirrored = self._run(np.ascontiguousarray(crops[:, :, ::-1]))
+            mirrored, conf2 = self._run(np.ascontiguousarray(crops[:, :, ::-1]))
             pts = (pts + self.scheme.flip_points(mirrored, self.input_size)) / 2
-        return pts
+            conf = None if conf is None else (conf + conf2) / 2
+        return pts, conf
 
-    def _run(self, crops: np.ndarray) -> np.ndarray:
+    def _run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         out = self._session(len(crops)).run(None, {self.input_name: to_input(crops)})
-        return self.codec.decode(out[0] if len(out) == 1 else tuple(out))
+        out = out[0] if len(out) == 1 else tuple(out)
+        return self.codec.decode(out), self.codec.confidence(out)
 
     def _session(self, batch: int):
         """The session for a batch of this size (the fixed-batch one for a single face, see ``__init__``)."""
