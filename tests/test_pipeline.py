@@ -243,7 +243,9 @@ def test_detect_cli_on_a_video(tmp_path, data):
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     frames, summary = lines[:-1], lines[-1]
     assert [x["frame"] for x in frames] == [0, 1, 2] and all(len(x["faces"]) == 1 for x in frames)
-    assert summary == {"video": str(path), "frames": 3}
+    assert {k: summary[k] for k in ("video", "frames", "tracks")} == {"video": str(path), "frames": 3, "tracks": 1}
+    per_frame = [json.loads(x) for x in _cli("detect", path, "--json", "--per-frame").stdout.splitlines()]
+    assert "tracks" not in per_frame[-1] and all("track" not in f for x in per_frame[:-1] for f in x["faces"])
 
 
 def test_flip_test_is_mirror_symmetric(data):

@@ -22,7 +22,7 @@ from .core.errors import DataError, FacemarkError
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Landmarker": "inference.landmarker", "Face": "inference.landmarker", "align_face": "core.align",
+    "Landmarker": "inference.landmarker", "Face": "inference.face", "align_face": "core.align",
     "head_pose": "core.pose", "FaceSample": "io.datasets", "scheme": "core.schemes", "convert": "core.schemes",
     "auc": "evaluation.metrics", "ced": "evaluation.metrics", "failure_rate": "evaluation.metrics",
     "nme": "evaluation.metrics",

@@ -37,9 +37,10 @@ class EuroSettings:
     d_cutoff: float = 1.0
 
 
-# Chosen on validation clips made from training faces (tools/video_benchmark.py --tune; docs/video.md).
-MOTION = EuroSettings(1.0, 300.0, 2.0)
-SHAPE = EuroSettings(0.5, 30.0, 1.0)
+# Chosen on validation clips made from training faces and on the validation talking-head clips, by the rule
+# of tools/tune_smoothing.py (docs/runs/smoothing_grid.jsonl; docs/video.md).
+MOTION = EuroSettings(0.5, 100.0, 1.0)
+SHAPE = EuroSettings(0.3, 30.0, 1.0)
 
 
 def alpha(cutoff: np.ndarray | float, te: float) -> np.ndarray:

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from ..core.pose import rotation_from_euler
-from .landmarker import Face
+from .face import Face
 
 # the face's axes as drawn: its right (the viewer's), up, and out of the face towards the viewer; RGB colours
 AXES = ((np.array([1.0, 0, 0]), (255, 0, 0)), (np.array([0, -1.0, 0]), (0, 255, 0)), (np.array([0, 0, -1.0]), (0, 0, 255)))

@@ -14,7 +14,7 @@ pose, the 5 points and the box are read from the smoothed points, so they agree 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
@@ -26,9 +26,12 @@ from ..core.points import xy
 from ..core.smoothing import MOTION, SHAPE, EuroSettings, FaceSmoother
 from ..io.images import to_rgb8
 from .detectors import to_detector_boxes, to_landmark_boxes
-from .landmarker import Face, Landmarker, _Poses
+from .face import Face, LazyPoses
 
-DETECT_EVERY = 10     # frames between detector runs while every face is tracked
+if TYPE_CHECKING:
+    from .landmarker import Landmarker
+
+DETECT_EVERY = 30     # frames between detector runs while every face is tracked (new faces: within about 1 s)
 MAX_MISSED = 10       # frames a lost track waits to be taken up again before it ends
 LOST_BELOW = 0.58     # mean heatmap peak under which a crop holds no face (tools/track_threshold.py)
 MATCH_IOU = 0.3       # least landmark-box overlap of a detection and the track it continues
@@ -206,7 +209,7 @@ class Tracker:
             out.append(tr.raw if tr.smoother is None else tr.smoother(tr.raw, t))
         pts = np.stack(out)
         scheme = self.lm.scheme
-        poses = _Poses(pts, scheme.name) if scheme.shape_points else None
+        poses = LazyPoses(pts, scheme.name) if scheme.shape_points else None
         boxes = to_detector_boxes(np.array([landmark_box(p) for p in pts]), self.lm.detector.box_map)
         return [Face(boxes[k], tr.score, xy(p).copy(), scheme.five_points(xy(p)), p if p.shape[-1] == 3 else None,
                      None, poses, k, tr.id) for k, (tr, p) in enumerate(zip(live, pts))]
