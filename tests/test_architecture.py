@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "facemark"
-LAYERS = ["core", "io", "inference", "evaluation", "training", "cli"]   # bottom to top
+LAYERS = ["core", "io", "inference", "evaluation", "training", "serve", "cli"]   # bottom to top
 
 
 def _module(path: Path) -> str:

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ..core.errors import FacemarkError
-from . import benchmark, detection, evaluate, infer, train  # noqa: F401  (register their subcommands)
+from . import benchmark, detection, evaluate, infer, serve, train  # noqa: F401  (register their subcommands)
 from .base import COMMANDS, EXIT_ERROR
 
 

@@ -54,26 +54,45 @@ def to_rgb8(image: np.ndarray, source: str | Path = "image") -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+class ImageTooLarge(DataError):
+    """An image over ``max_pixels()`` pixels."""
+
+
+class UndecodableImage(DataError):
+    """Bytes that do not decode as an image; ``known_format``: whether the header named a format (a truncated
+    or corrupt file of a known format) or not (not an image, or an unsupported format)."""
+
+    def __init__(self, path: str | Path, known_format: bool) -> None:
+        self.known_format = known_format
+        super().__init__(path, "cannot decode image (corrupt or unsupported format)")
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as upright (EXIF orientation applied) RGB uint8 (HxWx3). Grey, RGBA and 16-bit files
     are converted."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "image file not found")
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
+    return decode_image(np.fromfile(path, dtype=np.uint8).tobytes(), path)
+
+
+def decode_image(data: bytes, source: str | Path) -> np.ndarray:
+    """Decode an image file's bytes as ``read_image`` does; ``source`` names it in errors (ImageTooLarge,
+    UndecodableImage, or a DataError for an empty file)."""
+    path = Path(source)
+    if not data:
         raise DataError(path, "image file is empty")
     limit = max_pixels()
-    size, orientation = read_header(data.tobytes())
+    size, orientation = read_header(data)
     if size is not None and size[0] * size[1] > limit:
-        raise DataError(path, f"image too large: {size[0]}x{size[1]} pixels, over the limit of {limit:,} "
-                              "(FACEMARK_MAX_PIXELS)")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)   # as stored: EXIF orientation is applied below
+        raise ImageTooLarge(path, f"image too large: {size[0]}x{size[1]} pixels, over the limit of {limit:,} "
+                                  "(FACEMARK_MAX_PIXELS)")
+    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)   # EXIF orientation: below
     if img is None:
-        raise DataError(path, "cannot decode image (corrupt or unsupported format)")
+        raise UndecodableImage(path, size is not None)
     if img.shape[0] * img.shape[1] > limit:
-        raise DataError(path, f"image too large: {img.shape[1]}x{img.shape[0]} pixels, over the limit of "
-                              f"{limit:,} (FACEMARK_MAX_PIXELS)")
+        raise ImageTooLarge(path, f"image too large: {img.shape[1]}x{img.shape[0]} pixels, over the limit of "
+                                  f"{limit:,} (FACEMARK_MAX_PIXELS)")
     img = upright(img, orientation)
     if img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)

@@ -1,0 +1,1 @@
+"""Serving the pipeline beyond one process: an HTTP service with a web page (``app``)."""
