@@ -33,12 +33,17 @@ def _landmarker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-face", type=float, default=0.0, help="drop faces smaller than this many pixels")
 
 
+def _settings(a: argparse.Namespace) -> dict:
+    """The Landmarker's keyword arguments from the command line."""
+    return {"model": a.model, "detector": a.detector, "refine": a.refine, "threads": a.threads, "flip": a.flip,
+            "precision": a.precision, "framer": None if a.framer == "self" else a.framer,
+            "min_score": a.min_score, "min_face": a.min_face}
+
+
 def _landmarker(a: argparse.Namespace):
     from ..inference.landmarker import Landmarker
 
-    return Landmarker(a.model, a.detector, refine=a.refine, threads=a.threads, flip=a.flip,
-                      precision=a.precision, framer=None if a.framer == "self" else a.framer,
-                      min_score=a.min_score, min_face=a.min_face)
+    return Landmarker(**_settings(a))
 
 
 def _detect_args(p: argparse.ArgumentParser) -> None:
@@ -63,6 +68,12 @@ def _detect_args(p: argparse.ArgumentParser) -> None:
                    help=f"videos: run the detector every N frames while faces are tracked (default {DETECT_EVERY})")
     p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True,
                    help="videos: smooth the tracked points over time (One Euro filter; default on)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="ray: spread the images over a Ray cluster's actors (extra [ray]; needs --out RESULTS.jsonl "
+                        "or RESULTS.parquet; images only); default local")
+    p.add_argument("--address", help="with --engine ray: the cluster to join ('auto': the running one; default: "
+                                     "start Ray on this machine)")
+    p.add_argument("--actors", type=int, help="with --engine ray: models side by side (default: one per CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _landmarker_args(p)
 
@@ -150,6 +161,8 @@ def _detect(a: argparse.Namespace) -> int:
         raise FacemarkError(f"--fps {a.fps}: a frame rate above 0")
     if not a.inputs and not a.camera:
         raise FacemarkError("name images, videos or folders to read, or --camera INDEX")
+    if a.engine == "ray":
+        return _detect_on_ray(a)
     sources = media_files(a.inputs, a.sequence) + [camera(k) for k in a.camera or []]
     if not sources:
         raise DataError(a.inputs[0], "no images or videos found")
@@ -237,6 +250,37 @@ def _detect(a: argparse.Namespace) -> int:
             st.bar.close()
         if records:
             records.close()
+        bar.close()
+    return status.code
+
+
+def _detect_on_ray(a: argparse.Namespace) -> int:
+    """``detect --engine ray``: the images' records computed by Ray actors, streamed into ``--out``."""
+    from ..serve.ray_engine import detect_on_ray, image_names, results_file
+
+    if a.out is None:
+        raise FacemarkError("--engine ray writes its results to --out RESULTS.jsonl or RESULTS.parquet")
+    if a.draw is not None or a.camera or a.sequence:
+        raise FacemarkError("--engine ray takes images only: leave out --draw, --camera and --sequence")
+    if a.actors is not None and a.actors < 1:
+        raise FacemarkError(f"--actors {a.actors}: at least 1")
+    names = image_names(a.inputs)
+    out = results_file(a.out, a.resume)
+    todo = [n for n in names if n not in out.done]
+    status = _Status()
+    bar = _progress(len(todo), a.quiet, "image")
+    try:
+        for name, record, error in detect_on_ray(todo, _settings(a), a.address, a.actors, a.batch):
+            if error:
+                print(f"facemark: error: {error}", file=sys.stderr)
+                status.code = EXIT_UNREADABLE
+            else:
+                out.write(record)
+                if not record["faces"]:
+                    status.no_face(name)
+            bar.update()
+    finally:
+        out.close()
         bar.close()
     return status.code
 
