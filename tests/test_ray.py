@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import cv2
+import numpy as np
 import pytest
 
 from facemark.cli import main
@@ -49,6 +51,16 @@ def test_ray_engine_gives_the_local_engines_records_and_resumes(tmp_path, data, 
     assert main(["detect", str(images), "--engine", "ray", "--out", str(tmp_path / "r.parquet"), "--resume",
                  "--quiet"]) == 3
     assert len(pq.read_table(tmp_path / "r.parquet")) == 24
+    # align: the local engine's crops (the model batched, so a grey level or two may differ), listed for --resume
+    assert main(["align", str(images), "--out", str(tmp_path / "local_crops"), "--quiet", "--threads", "1"]) == 3
+    assert main(["align", str(images), "--engine", "ray", "--out", str(tmp_path / "ray_crops"), "--quiet",
+                 "--threads", "1", "--batch", "4"]) == 3
+    local_crops = sorted(p.name for p in (tmp_path / "local_crops").glob("*.png"))
+    assert local_crops == sorted(p.name for p in (tmp_path / "ray_crops").glob("*.png")) and len(local_crops) >= 24
+    for name in local_crops:
+        a, b = (cv2.imread(str(tmp_path / d / name)).astype(int) for d in ("local_crops", "ray_crops"))
+        assert np.abs(a - b).mean() < 0.5
+    assert len((tmp_path / "ray_crops" / "aligned.jsonl").read_text().splitlines()) == 24
 
 
 def test_ray_engine_refuses_what_it_cannot_do(tmp_path, data, capsys):

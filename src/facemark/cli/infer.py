@@ -270,7 +270,7 @@ def _detect_on_ray(a: argparse.Namespace) -> int:
     status = _Status()
     bar = _progress(len(todo), a.quiet, "image")
     try:
-        for name, record, error in detect_on_ray(todo, _settings(a), a.address, a.actors, a.batch):
+        for name, record, error, _ in detect_on_ray(todo, _settings(a), a.address, a.actors, a.batch):
             if error:
                 print(f"facemark: error: {error}", file=sys.stderr)
                 status.code = EXIT_UNREADABLE
@@ -290,6 +290,13 @@ def _align_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True,
                    help="folder for the aligned crops (RELATIVE_NAME_K.png, mirroring the inputs' folders)")
     p.add_argument("--size", type=int, default=112, help="crop side in pixels (default 112)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="ray: spread the images over a Ray cluster's actors (extra [ray]); default local")
+    p.add_argument("--address", help="with --engine ray: the cluster to join ('auto': the running one)")
+    p.add_argument("--actors", type=int, help="with --engine ray: models side by side (default: one per CPU)")
+    p.add_argument("--resume", action="store_true",
+                   help="with --engine ray: skip the images OUT/aligned.jsonl already lists")
+    p.add_argument("--batch", type=int, default=16, help="with --engine ray: images per model call (default 16)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _landmarker_args(p)
 
@@ -303,6 +310,10 @@ def _align(a: argparse.Namespace) -> int:
 
     if a.size < 8:
         raise FacemarkError(f"--size {a.size}: an aligned crop is at least 8 pixels wide")
+    if a.engine == "ray":
+        return _align_on_ray(a)
+    if a.resume:
+        raise FacemarkError("--resume goes with --engine ray (the local engine rewrites every crop)")
     files = [(src.path, src.rel) for src in media_files(a.inputs) if src.kind == "image"]
     if not files:
         raise DataError(a.inputs[0], "no images found")
@@ -322,6 +333,41 @@ def _align(a: argparse.Namespace) -> int:
                 write_image(a.out / rel.parent / f"{rel.stem}_{k}.png", align_face(image, f.five, a.size))
             print(f"{path}: {len(faces)} aligned face(s)")
             bar.update()
+    return status.code
+
+
+def _align_on_ray(a: argparse.Namespace) -> int:
+    """``align --engine ray``: crops made by Ray actors, written as the local engine writes them, each image's
+    crops listed in ``OUT/aligned.jsonl`` once written (what ``--resume`` skips)."""
+    from ..io.files import atomic_write_bytes
+    from ..io.records import Records
+    from ..serve.ray_engine import detect_on_ray, image_names
+
+    if a.actors is not None and a.actors < 1:
+        raise FacemarkError(f"--actors {a.actors}: at least 1")
+    names = image_names(a.inputs)
+    manifest = Records(a.out / "aligned.jsonl", a.resume)
+    todo = [n for n in names if n not in manifest.done]
+    status = _Status()
+    bar = _progress(len(todo), a.quiet, "image")
+    try:
+        for name, record, error, crops in detect_on_ray(todo, _settings(a), a.address, a.actors, a.batch, a.size):
+            if error:
+                print(f"facemark: error: {error}", file=sys.stderr)
+                status.code = EXIT_UNREADABLE
+                continue
+            if not crops:
+                status.no_face(name)
+            rel = names[name]
+            files = [rel.parent / f"{rel.stem}_{k}.png" for k in range(len(crops))]
+            for f, png in zip(files, crops):
+                atomic_write_bytes(a.out / f, png)
+            manifest.write({"image": name, "crops": [str(f) for f in files]})
+            print(f"{name}: {len(crops)} aligned face(s)")
+            bar.update()
+    finally:
+        manifest.close()
+        bar.close()
     return status.code
 
 

@@ -18,6 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..core.align import align_face
 from ..core.errors import DataError, FacemarkError, need
 from ..io.records import Records
 
@@ -37,9 +38,10 @@ def read_bytes(name: str) -> bytes:
 
 class DetectWorker:
     """One actor: a Landmarker loaded once (with the class's ``settings``), turning batches of image names into
-    detect --json records."""
+    detect --json records, and with ``align_size`` each face's aligned crop (PNG bytes) too."""
 
     settings: dict = {}
+    align_size: int | None = None
 
     def __init__(self) -> None:
         from ..inference.landmarker import Landmarker
@@ -57,12 +59,16 @@ class DetectWorker:
                 where.append(k)
             except (OSError, DataError) as e:
                 errors[k] = str(e) if isinstance(e, DataError) else f"{name}: {e.strerror or e}"
+        crops = np.empty(len(names), dtype=object)
+        crops[:] = [[] for _ in names]
         for k, image, faces in zip(where, images, self.lm.batch(images) if images else []):
             h, w = image.shape[:2]
             records[k] = json.dumps({"image": names[k], "width": w, "height": h,
                                      "faces": [f.to_dict() for f in faces]})
+            if self.align_size:
+                crops[k] = [_png(align_face(image, f.five, self.align_size)) for f in faces]
         return {"image": np.array(names, dtype=object), "record": np.array(records, dtype=object),
-                "error": np.array(errors, dtype=object)}
+                "error": np.array(errors, dtype=object), "crops": crops}
 
 
 class ParquetResults:
@@ -115,8 +121,9 @@ def results_file(path: Path, resume: bool):
 
 
 def detect_on_ray(names: list[str], settings: dict, address: str | None = None, actors: int | None = None,
-                  batch: int = 16) -> Iterator[tuple[str, dict | None, str]]:
-    """(image, record or None, error) for every image name, computed by Ray actors, in completion order."""
+                  batch: int = 16, align_size: int | None = None) -> Iterator[tuple[str, dict | None, str, list]]:
+    """(image, record or None, error, aligned crops as PNG bytes) for every image name, computed by Ray actors,
+    in completion order (the crops only with ``align_size``)."""
     ray = need("ray", "ray", "--engine ray")
     need("ray.data", "ray", "--engine ray")
     import logging
@@ -134,30 +141,38 @@ def detect_on_ray(names: list[str], settings: dict, address: str | None = None, 
     blocks = max(1, min(-(-len(names) // batch), 1000))
     pool = max(1, min(actors or cpus, blocks))
     ds = ray.data.from_items([{"image": n} for n in names], override_num_blocks=blocks)
-    worker = type("DetectWorker", (DetectWorker,), {"settings": dict(settings)})   # settings travel with the class
+    worker = type("DetectWorker", (DetectWorker,), {"settings": dict(settings), "align_size": align_size})
     out = ds.map_batches(worker, batch_size=batch,
                          compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1, batch_format="numpy")
     for row in out.iter_rows():
-        yield str(row["image"]), json.loads(row["record"]) if row["record"] else None, str(row["error"])
+        yield (str(row["image"]), json.loads(row["record"]) if row["record"] else None, str(row["error"]),
+               list(row["crops"]))
 
 
-def image_names(inputs: list[Path]) -> list[str]:
-    """The images a Ray job reads: files and folders (recursively) as the local engine lists them, and ``.txt``
-    files listing one path or URI per line."""
+def image_names(inputs: list[Path]) -> dict[str, Path]:
+    """The images a Ray job reads, each with the relative name its outputs take: files and folders (recursively)
+    as the local engine lists them, and ``.txt`` files listing one path or URI per line."""
     from ..io.video import media_files
 
-    names: list[str] = []
+    names: dict[str, Path] = {}
     for p in inputs:
         if p.suffix.lower() == ".txt" and p.is_file():
-            names += [line.strip() for line in p.read_text().splitlines() if line.strip()]
+            names.update({n: Path(n.rstrip("/").rsplit("/", 1)[-1])
+                          for n in (line.strip() for line in p.read_text().splitlines()) if n})
         else:
             for src in media_files([p]):
                 if src.kind != "image":
                     raise DataError(src.path, "videos are tracked by the local engine: leave out --engine ray")
-                names.append(str(src.path))
+                names[str(src.path)] = src.rel
     if not names:
         raise FacemarkError("no images to process")
     return names
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    import cv2
+
+    return cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
 
 
 def say(line: str) -> None:
