@@ -15,7 +15,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="override the config's epoch count")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; the run's log records it")
     p.add_argument("--workers", type=int, default=1,
-                   help="threads preparing augmented batches (more keep a GPU busy; results do not change)")
+                   help="processes preparing augmented batches (threads when a teacher model runs; more keep a GPU "
+                        "busy; results do not change)")
 
 
 @command("train", _train_args)

@@ -6,7 +6,8 @@ model crop can be shifted, scaled and rotated inside it without leaving real pix
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
@@ -191,14 +192,24 @@ class Batch:
     weight: np.ndarray             # (B,) sample weight (PFLD's rare-class weights, or ones)
 
 
+_JOB = None   # the epoch a forked batch worker prepares batches of (set before the pool forks)
+
+
+def _make_in_worker(k: int) -> Batch:
+    return _JOB(k)
+
+
 def batches(cs: CropSet, weights: np.ndarray, extras: dict[str, np.ndarray], aug: Augmenter, task,
-            batch_size: int, rng: np.random.Generator, workers: int = 1) -> Iterator[Batch]:
+            batch_size: int, rng: np.random.Generator, workers: int = 1, processes: bool = False) -> Iterator[Batch]:
     """One epoch of augmented batches in a random order (the last incomplete batch is dropped).
 
     ``task.targets`` turns each batch's augmented points, per-sample ``extras`` and crops into its targets. Batches
-    are prepared on ``workers`` helper threads (OpenCV and NumPy release the GIL) while the model trains.
-    Each batch has its own seed, so the batches are the same whatever the number of workers.
+    are prepared by ``workers`` helpers while the model trains: threads (OpenCV and NumPy release the GIL), or
+    with ``processes`` forked processes, which face profiling needs (it is Python-bound: threads share one
+    interpreter lock and starved a GPU). Each batch has its own seed, so the batches are the same whatever the
+    number and kind of workers.
     """
+    global _JOB
     order = rng.permutation(len(cs))
     seeds = rng.integers(0, 2**63 - 1, len(order) // batch_size)
 
@@ -210,11 +221,19 @@ def batches(cs: CropSet, weights: np.ndarray, extras: dict[str, np.ndarray], aug
         targets = task.targets(np.stack(pts), {name: v[idx] for name, v in extras.items()}, crops)
         return Batch(to_input(crops), targets, weights[idx])
 
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    forked = processes and workers > 1 and "fork" in multiprocessing.get_all_start_methods()
+    if forked:
+        _JOB = make   # the children inherit it (and the crops) when the pool forks them: nothing is pickled but k
+        executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        submit = lambda k: executor.submit(_make_in_worker, k)   # noqa: E731
+    else:
+        executor = ThreadPoolExecutor(max(1, workers))
+        submit = lambda k: executor.submit(make, k)   # noqa: E731
+    with executor:
         ahead = max(1, workers) + 2
-        pending = [pool.submit(make, k) for k in range(min(ahead, len(seeds)))]
+        pending = [submit(k) for k in range(min(ahead, len(seeds)))]
         for k in range(len(seeds)):
             b = pending.pop(0).result()
             if k + ahead < len(seeds):
-                pending.append(pool.submit(make, k + ahead))
+                pending.append(submit(k + ahead))
             yield b

@@ -159,7 +159,10 @@ class Trainer:
         rng = np.random.default_rng([cfg.seed, self.epoch])  # epoch-seeded: a resumed run replays exactly
         steps = len(self.train) // cfg.batch_size
         total, warm = steps * cfg.epochs, int(steps * cfg.warmup_epochs)
-        bar = tqdm(batches(self.train, self.weights, self.extras, aug, self.task, cfg.batch_size, rng, self.workers),
+        # worker processes unless a teacher model runs in them (ONNX Runtime sessions do not survive a fork)
+        processes = not cfg.distill.teachers
+        bar = tqdm(batches(self.train, self.weights, self.extras, aug, self.task, cfg.batch_size, rng, self.workers,
+                           processes),
                    total=steps, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
                    mininterval=1.0 if sys.stderr.isatty() else 60.0, disable=None)
         running = 0.0
