@@ -129,7 +129,8 @@ def test_models_docs_and_openapi(server):
 
 def _chrome():
     """A Selenium driver of Debian's headless Chromium, or a skip saying what is missing."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="the page test needs selenium (pip install -e '.[test]')")
+    webdriver = pytest.importorskip("selenium.webdriver",
+                                    reason="the page test needs selenium (pip install -e '.[test]')")
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not binary or not driver:

@@ -82,7 +82,8 @@ def main() -> None:
     def score(name: str, make) -> dict:
         rows = {"moving": [], "still": []}
         for clip, raw, still in synthetic:
-            rows["still" if still else "moving"].append(clip_scores(_filtered(raw, clip.fps, make), clip.truth, clip.fps))
+            scores = clip_scores(_filtered(raw, clip.fps, make), clip.truth, clip.fps)
+            rows["still" if still else "moving"].append(scores)
         kept, sd = [], []
         for rate, raw in real:
             out = _filtered(raw, rate, make)

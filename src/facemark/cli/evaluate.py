@@ -9,7 +9,7 @@ import numpy as np
 
 from ..core.codecs import DECODERS
 from ..core.errors import DataError, need
-from ..evaluation.metrics import NORMS, nme, summary
+from ..evaluation.metrics import NORMS, nme, normaliser, summary, uncertainty_report
 from ..inference.runtime import DEFAULT_MODEL
 from ..io.datasets import list_pts, read_pts, wflw_test_lists
 from .base import command
@@ -30,6 +30,12 @@ def _print_report(report: dict, as_json: bool, label: str) -> None:
     print(f"  NME            {report['nme'] * 100:6.3f} %")
     print(f"  FR@{report['threshold'] * 100:g}%        {report['fr'] * 100:6.3f} %")
     print(f"  AUC@{report['threshold'] * 100:g}%       {report['auc']:6.4f}")
+    if "uncertainty" in report:
+        u = report["uncertainty"]
+        curve = "  ".join(f"{k}% {v * 100:.3f}%" for k, v in u["reject"].items())
+        print(f"  uncertainty    calibration (actual / expected error) {u['calibration']:.3f}, rank correlation of "
+              f"expected and actual NME {u['spearman']:.3f}")
+        print(f"  NME of the most certain faces: {curve}")
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
@@ -62,6 +68,7 @@ def _evaluate(a: argparse.Namespace) -> int:
         return _evaluate_wflw(a)
     gt_files = _pts_files(a.gt_dir)
     if a.pred is not None:
+        unc = None
         pred_files = _pts_files(a.pred)
         missing = [k for k in gt_files if k not in pred_files]
         if missing:
@@ -73,13 +80,16 @@ def _evaluate(a: argparse.Namespace) -> int:
     else:
         from ..evaluation.protocols import evaluate_model
 
-        gt, pred = evaluate_model(a.model, a.gt_dir, flip=a.flip, decoder=a.decoder, precision=a.precision)
+        gt, pred, unc = evaluate_model(a.model, a.gt_dir, flip=a.flip, decoder=a.decoder, precision=a.precision)
         label = a.model + (" +flip" if a.flip else "") + (f" ({a.decoder})" if a.decoder else "") + \
             (f" [{a.precision}]" if a.precision != "fp32" else "")
     if len({len(g) for g in gt}) != 1:
         raise DataError(a.gt_dir, "ground-truth files have different point counts")
     errors = nme(np.stack(pred), np.stack(gt), a.norm)
     report = summary(errors, a.norm, a.threshold)
+    if unc is not None:   # the model's own expected errors against the actual ones
+        g = np.stack(gt)[..., :2]
+        report["uncertainty"] = uncertainty_report(unc, np.stack(pred), g, normaliser(g, a.norm))
     if a.plot:
         from ..evaluation.plots import plot_ced
 

@@ -31,6 +31,9 @@ def _landmarker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-score", type=float, default=0.0,
                    help="drop detections scoring below this (scores are in [0, 1] for facemark, yunet, mediapipe)")
     p.add_argument("--min-face", type=float, default=0.0, help="drop faces smaller than this many pixels")
+    p.add_argument("--min-quality", type=float, default=0.0,
+                   help="report (on stderr) and leave out faces whose quality (the model's own expected error, "
+                        "Face.quality in [0, 1]) is below this; needs a model with an uncertainty calibration")
 
 
 def _settings(a: argparse.Namespace) -> dict:
@@ -43,7 +46,22 @@ def _settings(a: argparse.Namespace) -> dict:
 def _landmarker(a: argparse.Namespace):
     from ..inference.landmarker import Landmarker
 
-    return Landmarker(**_settings(a))
+    lm = Landmarker(**_settings(a))
+    if a.min_quality and lm.model.calibration is None:
+        raise FacemarkError(f"--min-quality: model {a.model} has no uncertainty calibration "
+                            "(tools/calibrate_uncertainty.py)")
+    return lm
+
+
+def _good(faces: list, a: argparse.Namespace, where: str) -> list:
+    """The faces at or above --min-quality; each one left out is reported in one line."""
+    if not a.min_quality:
+        return faces
+    for k, f in enumerate(faces):
+        if f.quality < a.min_quality:
+            print(f"facemark: {where}: face {k} left out: quality {f.quality:.2f} below {a.min_quality:g}",
+                  file=sys.stderr)
+    return [f for f in faces if f.quality >= a.min_quality]
 
 
 def _detect_args(p: argparse.ArgumentParser) -> None:
@@ -208,6 +226,7 @@ def _detect(a: argparse.Namespace) -> int:
                     bar.update()
                 continue
             for f, faces in zip(chunk, faces_of(chunk)):
+                faces = _good(faces, a, str(f.path) if f.index is None else f"{f.path} frame {f.index}")
                 for path in [p for p, st in streams.items() if p != f.path and st.count]:
                     finish(path)                                    # frames come in order: that stream is over
                 where = str(f.path) if f.index is None else f"{f.path} frame {f.index}"
@@ -326,7 +345,7 @@ def _align(a: argparse.Namespace) -> int:
             except DataError as e:
                 status.unreadable(e)
                 continue
-            faces = lm.detect(image)
+            faces = _good(lm.detect(image), a, str(path))
             if not faces:
                 status.no_face(str(path))
             for k, f in enumerate(faces):

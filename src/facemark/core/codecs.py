@@ -56,6 +56,10 @@ class RegressionCodec:
         """None: a regression head gives no signal of whether its crop holds a face."""
         return None
 
+    def point_features(self, output: np.ndarray) -> None:
+        """None: a regression head gives no per-point signal of its error."""
+        return None
+
     def decode(self, output: np.ndarray) -> np.ndarray:
         """(B, D*N) model outputs -> (B, N, D) crop coordinates."""
         out = np.asarray(output, dtype=np.float64).reshape(-1, self.n_points, self.dim)
@@ -113,6 +117,22 @@ class HeatmapCodec:
         holds no face (the tracker's signal that a track is lost)."""
         hm = np.asarray(output)
         return hm.reshape(*hm.shape[:2], -1).max(axis=-1).mean(axis=-1).astype(np.float64)
+
+    def point_features(self, output: np.ndarray, half: int = 3) -> np.ndarray:
+        """(B, N, 2) per point: the heatmap's spread around its peak (the root mean squared distance from the
+        peak, weighted by the map's positive values in the (2 half + 1)^2 cells around it, in crop pixels) and
+        the peak's height: what ``core.uncertainty`` turns into an expected error."""
+        hm = np.asarray(output, dtype=np.float64)
+        b, n, h, w = hm.shape
+        iy, ix = np.divmod(hm.reshape(b, n, -1).argmax(axis=-1), w)
+        d = np.arange(-half, half + 1)
+        rows, cols = np.clip(iy[..., None] + d, 0, h - 1), np.clip(ix[..., None] + d, 0, w - 1)
+        at = (rows[..., :, None] * w + cols[..., None, :]).reshape(b * n, -1)
+        patch = np.maximum(np.take_along_axis(hm.reshape(b * n, -1), at, axis=1), 0).reshape(b, n, d.size, d.size)
+        dist2 = (d[:, None] ** 2 + d[None, :] ** 2).astype(np.float64)
+        spread = np.sqrt((patch * dist2).sum(axis=(-2, -1)) / np.maximum(patch.sum(axis=(-2, -1)), 1e-9))
+        peak = hm.reshape(b, n, -1).max(axis=-1)
+        return np.stack([spread * self.stride, peak], axis=-1)
 
     def decode(self, output: np.ndarray) -> np.ndarray:
         """(B, N, H, W) heatmaps -> (B, N, 2) crop coordinates."""
@@ -216,6 +236,10 @@ class PIPCodec:
         """(B,) mean over points of each score map's peak (the target is 1 at the point's cell)."""
         score = np.asarray(output[0])
         return score.reshape(*score.shape[:2], -1).max(axis=-1).mean(axis=-1).astype(np.float64)
+
+    def point_features(self, output: tuple[np.ndarray, ...]) -> None:
+        """None: no per-point uncertainty read-out for PIPNet's maps yet."""
+        return None
 
     def decode(self, output: tuple[np.ndarray, ...]) -> np.ndarray:
         """(score, off_x, off_y, nb_x, nb_y) maps -> (B, N, 2) crop coordinates."""

@@ -90,3 +90,22 @@ def summary(errors: np.ndarray, norm: str, threshold: float = 0.1) -> dict[str, 
     e = np.asarray(errors, dtype=np.float64)
     return {"n": int(len(e)), "nme": float(e.mean()), "fr": failure_rate(e, threshold),
             "auc": auc(e, threshold), "norm": norm, "threshold": threshold}
+
+
+def uncertainty_report(expected: np.ndarray, pred: np.ndarray, gt: np.ndarray, norm: np.ndarray) -> dict:
+    """How well predicted uncertainty tells good fits from bad: ``expected`` (M, N) expected point errors and the
+    (M, N, D) predictions against (M, N, D) ground truth, in the same pixels, faces normalised by ``norm`` (M,).
+
+    ``calibration``: mean actual point error over mean expected (1 is calibrated); ``spearman``: rank
+    correlation of each face's expected NME (mean expected error over its norm) with its actual NME;
+    ``reject``: the NME of the most certain 100/90/80/70% of faces (the error-reject curve).
+    """
+    from ..core.uncertainty import spearman
+
+    actual = np.linalg.norm(np.asarray(pred)[..., :2] - np.asarray(gt)[..., :2], axis=-1)
+    face_nme = actual.mean(axis=1) / norm
+    face_expected = np.asarray(expected).mean(axis=1) / norm
+    order = np.argsort(face_expected, kind="stable")
+    keep = {f: float(face_nme[order[:max(1, int(round(len(order) * f / 100)))]].mean()) for f in (100, 90, 80, 70)}
+    return {"faces": len(face_nme), "calibration": float(actual.mean() / np.asarray(expected).mean()),
+            "spearman": spearman(face_expected, face_nme), "reject": keep}

@@ -14,31 +14,41 @@ from ..core.errors import DataError
 from ..core.schemes import convert
 from ..core.pose import head_poses
 from ..io.datasets import FaceSample, PoseSample, read_pts_folder, read_wflw
-from ..inference.predictor import CropPredictor, predict_warped
+from ..inference.predictor import CropPredictor, predict_uncertain
 from ..inference.runtime import OnnxLandmarkModel
 from .metrics import nme
 
 
 def predict_with_landmark_boxes(model: CropPredictor, samples: list[FaceSample], chunk: int = 64) -> np.ndarray:
     """(M, N, D) predictions for annotated faces, each cropped from its ground-truth landmarks' box."""
-    preds = []
+    return predict_with_uncertainty(model, samples, chunk)[0]
+
+
+def predict_with_uncertainty(model: CropPredictor, samples: list[FaceSample],
+                             chunk: int = 64) -> tuple[np.ndarray, np.ndarray | None]:
+    """``predict_with_landmark_boxes``'s predictions and (M, N) each point's expected error in image pixels, for
+    a model with a calibrated uncertainty (else None)."""
+    preds, uncs = [], []
     for i in range(0, len(samples), chunk):   # one image decoded at a time, a chunk of crops per model call
         part = samples[i:i + chunk]
         crops = [crop_from_landmarks(s.landmarks, model.input_size) for s in part]
-        pixels = np.stack([c.warp(s.load_image()) for c, s in zip(crops, part)])
-        preds.append(predict_warped(model, pixels, crops))
-    return np.concatenate(preds)
+        pts, unc = predict_uncertain(model, [s.load_image() for s in part], crops)
+        preds.append(pts)
+        uncs.append(unc)
+    return np.concatenate(preds), None if any(u is None for u in uncs) else np.concatenate(uncs)
 
 
 def evaluate_model(model: str | Path, gt_dir: Path, threads: int | None = None, flip: bool = False,
-                   decoder: str | None = None, precision: str = "fp32") -> tuple[list, list]:
+                   decoder: str | None = None, precision: str = "fp32") -> tuple[list, list, np.ndarray | None]:
     """Run ``model`` on a 300W-layout folder with boxes from the ground-truth landmarks.
 
-    Returns (ground truths, predictions), each a list of (N, D) arrays in file order.
+    Returns (ground truths, predictions), each a list of (N, D) arrays in file order, and (M, N) the expected
+    point errors where the model has a calibrated uncertainty (else None).
     """
     lm = OnnxLandmarkModel(model, threads=threads, flip=flip, decoder=decoder, precision=precision)
     samples = read_pts_folder(gt_dir, lm.scheme.n_points)
-    return [s.landmarks for s in samples], list(predict_with_landmark_boxes(lm, samples))
+    pred, unc = predict_with_uncertainty(lm, samples)
+    return [s.landmarks for s in samples], list(pred), unc
 
 
 def evaluate_wflw(model: str | Path, lists: dict[str, Path], images: Path, threads: int | None = None,

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.points import xy
 from ..core.pose import head_poses
+from ..core.schemes import Scheme
+from ..core.uncertainty import face_quality
 
 
 class LazyPoses:
@@ -30,7 +33,9 @@ class Face:
     x, y as ``landmarks``, z in pixels away from the camera, 0 at the points' mean (else None);
     ``detector_five`` (5, 2): the detector's own 5 points where it gives them (eyes, nose tip, mouth corners:
     enough to align a face without the landmark model), else None; ``track``: the face's track id in a video
-    (``inference.tracker``), None for a still image."""
+    (``inference.tracker``), None for a still image; ``uncertainty`` (N,): each point's expected distance in
+    pixels from the true point, and ``quality`` in [0, 1] (1 - expected NME over the box size / 10%), from a
+    model whose card holds an uncertainty calibration (``core.uncertainty``), else None."""
 
     box: np.ndarray
     score: float
@@ -41,6 +46,8 @@ class Face:
     _poses: LazyPoses | None = field(default=None, repr=False, compare=False)
     _index: int = field(default=0, repr=False, compare=False)
     track: int | None = None
+    uncertainty: np.ndarray | None = None
+    quality: float | None = None
 
     @property
     def pose(self) -> dict[str, float]:
@@ -57,7 +64,7 @@ class Face:
     def to_dict(self) -> dict:
         """JSON-ready: box [x1, y1, x2, y2], score, landmarks [[x, y], ...], five, pose {yaw, pitch, roll}, and
         landmarks_3d [[x, y, z], ...] where the model predicts depth, detector_five where the detector gives it,
-        track where the face was tracked through a video."""
+        track where the face was tracked through a video, uncertainty and quality where the model gives them."""
         r = lambda a: np.round(np.asarray(a, dtype=np.float64), 2).tolist()  # noqa: E731
         out = {"box": r(self.box), "score": round(float(self.score), 4), "landmarks": r(self.landmarks),
                "five": r(self.five), "pose": {k: round(v, 2) for k, v in self.pose.items()}}
@@ -67,4 +74,20 @@ class Face:
             out["detector_five"] = r(self.detector_five)
         if self.track is not None:
             out["track"] = self.track
+        if self.uncertainty is not None:
+            out["uncertainty"] = r(self.uncertainty)
+            out["quality"] = round(float(self.quality), 4)
         return out
+
+
+def faces_from_points(scheme: Scheme, boxes_scores: list[tuple[np.ndarray, float]], pts: np.ndarray,
+                      uncertainty: np.ndarray | None = None, tracks: list[int] | None = None) -> list[Face]:
+    """Faces of one call from their (B, N, D) points: the 5 points, depth, one lazy pose fit for all, and
+    uncertainty with its quality where given."""
+    poses = LazyPoses(pts, scheme.name) if scheme.shape_points and len(pts) else None
+    size = np.sqrt(np.prod(np.ptp(pts[..., :2], axis=1), axis=-1)) if len(pts) else np.zeros(0)
+    quality = None if uncertainty is None else face_quality(uncertainty, size)
+    return [Face(box, score, xy(p).copy(), scheme.five_points(xy(p)), p if p.shape[-1] == 3 else None, None, poses, k,
+                 None if tracks is None else tracks[k], None if uncertainty is None else uncertainty[k],
+                 None if quality is None else float(quality[k]))
+            for k, ((box, score), p) in enumerate(zip(boxes_scores, pts))]

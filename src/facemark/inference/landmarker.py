@@ -15,8 +15,8 @@ from ..core.errors import ArgumentError, FacemarkError
 from ..core.points import check_boxes, xy
 from ..io.images import to_rgb8
 from .detectors import DEFAULT_DETECTOR, DETECTORS, Detector, box_map, build_detector, to_landmark_boxes
-from .face import Face, LazyPoses
-from .predictor import predict
+from .face import Face, faces_from_points
+from .predictor import predict, predict_uncertain
 from .runtime import DEFAULT_MODEL, OnnxLandmarkModel
 
 DEFAULT_FRAMER = "pfld68_fast"   # the first pass of the refine step
@@ -137,8 +137,6 @@ class Landmarker:
                      for p, a in zip(first, angles)]
         else:
             crops = [crop_from_box(b, self.model.input_size, angle=a) for b, a in zip(lm_boxes, angles)]
-        pts = predict(self.model, images, crops)
-        poses = LazyPoses(pts, self.scheme.name) if self.scheme.shape_points and len(pts) else None
-        return [Face(np.asarray(box, dtype=np.float64), float(score), xy(p).copy(), self.scheme.five_points(xy(p)),
-                     p if p.shape[-1] == 3 else None, None, poses, k)
-                for k, ((_, box, score), p) in enumerate(zip(items, pts))]
+        pts, unc = predict_uncertain(self.model, images, crops)
+        boxes = [(np.asarray(box, dtype=np.float64), float(score)) for _, box, score in items]
+        return faces_from_points(self.scheme, boxes, pts, unc)

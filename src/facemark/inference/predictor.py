@@ -27,6 +27,18 @@ def predict_warped(model: CropPredictor, pixels: np.ndarray, crops: Sequence[Cro
     return np.stack([c.to_source(p) for c, p in zip(crops, model(pixels))])
 
 
+def predict_uncertain(model: CropPredictor, images: Sequence[np.ndarray],
+                      crops: Sequence[Crop]) -> tuple[np.ndarray, np.ndarray | None]:
+    """``predict``'s points (one pass) and (B, N) each point's expected error in source-image pixels, for a model
+    with a calibrated uncertainty (``OnnxLandmarkModel.analyse``); None for others."""
+    if not hasattr(model, "analyse"):
+        return predict(model, images, crops), None
+    pixels = np.stack([c.warp(im) for c, im in zip(crops, images)])
+    pts, _, unc = model.analyse(pixels)
+    out = np.stack([c.to_source(p) for c, p in zip(crops, pts)])
+    return out, None if unc is None else unc * np.array([c.side / c.size for c in crops])[:, None]
+
+
 def predict(model: CropPredictor, images: Sequence[np.ndarray], crops: Sequence[Crop], passes: int = 1,
             chunk: int | None = None) -> np.ndarray:
     """(B, N, D) points of face ``i`` of ``images[i]`` framed by ``crops[i]``, in source-image pixels.

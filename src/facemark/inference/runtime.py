@@ -23,6 +23,7 @@ from ..core.codecs import build_codec
 from ..core.crop import to_input
 from ..core.errors import ArgumentError, DataError, FacemarkError
 from ..core.schemes import Scheme, scheme, scheme_for_points
+from ..core.uncertainty import Calibration
 
 WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
 DEFAULT_MODEL = "hrnet68_w16"  # what detect, evaluate and Landmarker run unless told otherwise
@@ -160,8 +161,9 @@ class OnnxLandmarkModel:
             codec["decoder"] = decoder
         try:
             self.codec = build_codec(codec, self.card.input_size, self.scheme.n_points, self.card.dim)
+            self.calibration = Calibration.from_card(self.card.meta.get("uncertainty"))
         except (KeyError, TypeError, ValueError) as e:
-            raise DataError(path.with_suffix(".json"), f"bad codec in model card: {e}") from None
+            raise DataError(path.with_suffix(".json"), f"bad codec or uncertainty in model card: {e}") from None
 
     @property
     def input_size(self) -> int:
@@ -169,27 +171,41 @@ class OnnxLandmarkModel:
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         """(B, S, S, 3) RGB uint8 crops -> (B, N, D) landmarks in crop pixels."""
-        return self.scored(crops)[0]
+        return self.analyse(crops)[0]
 
     def scored(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(B, S, S, 3) RGB uint8 crops -> ((B, N, D) landmarks in crop pixels, (B,) confidence that each crop
         holds a face: the codec's ``confidence``, e.g. the mean heatmap peak; None for a regression model)."""
+        return self.analyse(crops)[:2]
+
+    def analyse(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """``scored``'s points and confidence, and (B, N) each point's expected error in crop pixels where the
+        card holds an uncertainty calibration (``core.uncertainty``; from the unmirrored pass with ``flip``),
+        else None."""
         s = self.input_size
         if getattr(crops, "shape", None) is None or crops.ndim != 4 or crops.shape[1:] != (s, s, 3):
             raise ArgumentError("crops", f"expected (B, {s}, {s}, 3) RGB crops, got shape {np.shape(crops)}")
         if len(crops) == 0:
-            return np.zeros((0, self.scheme.n_points, self.card.dim)), np.zeros(0)
-        pts, conf = self._run(crops)
+            n = self.scheme.n_points
+            return np.zeros((0, n, self.card.dim)), np.zeros(0), None if self.calibration is None else np.zeros((0, n))
+        pts, conf, feats = self._run(crops)
         if self.flip:
-            mirrored, conf2 = self._run(np.ascontiguousarray(crops[:, :, ::-1]))
+            mirrored, conf2, _ = self._run(np.ascontiguousarray(crops[:, :, ::-1]))
             pts = (pts + self.scheme.flip_points(mirrored, self.input_size)) / 2
             conf = None if conf is None else (conf + conf2) / 2
-        return pts, conf
+        unc = None if self.calibration is None or feats is None else self.calibration.expected_error(feats)
+        return pts, conf, unc
 
-    def _run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def _run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         out = self._session(len(crops)).run(None, {self.input_name: to_input(crops)})
         out = out[0] if len(out) == 1 else tuple(out)
-        return self.codec.decode(out), self.codec.confidence(out)
+        feats = self.codec.point_features(out) if self.calibration is not None else None
+        return self.codec.decode(out), self.codec.confidence(out), feats
+
+    def features(self, crops: np.ndarray) -> np.ndarray | None:
+        """(B, N, 2) the codec's per-point features (what an uncertainty calibration is fitted on), or None."""
+        out = self._session(len(crops)).run(None, {self.input_name: to_input(crops)})
+        return self.codec.point_features(out[0] if len(out) == 1 else tuple(out))
 
     def _session(self, batch: int):
         """The session for a batch of this size (the fixed-batch one for a single face, see ``__init__``)."""

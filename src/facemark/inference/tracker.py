@@ -26,7 +26,7 @@ from ..core.points import xy
 from ..core.smoothing import MOTION, SHAPE, EuroSettings, FaceSmoother
 from ..io.images import to_rgb8
 from .detectors import to_detector_boxes, to_landmark_boxes
-from .face import Face, LazyPoses
+from .face import Face, faces_from_points
 
 if TYPE_CHECKING:
     from .landmarker import Landmarker
@@ -47,6 +47,7 @@ class _Track:
     smoother: FaceSmoother | None
     velocity: np.ndarray            # landmark-box centre motion per frame (pixels), for a lost track's search
     missed: int = 0                 # frames lost (0: tracked)
+    uncertainty: np.ndarray | None = None   # the last frame's expected point errors (pixels), if the model has them
 
     @property
     def box(self) -> np.ndarray:
@@ -121,12 +122,13 @@ class Tracker:
         model = self.lm.model
         crops = [crop_from_landmarks(_moved(tr.raw, tr.velocity), model.input_size, angle=self._angle(tr.raw))
                  for tr in live]
-        pts, conf = model.scored(np.stack([c.warp(image) for c in crops]))
+        pts, conf, unc = model.analyse(np.stack([c.warp(image) for c in crops]))
         for k, (tr, c, p) in enumerate(zip(live, crops, pts)):
             if conf is not None and conf[k] < self.lost_below:
                 tr.missed = 1
                 continue
             new = c.to_source(p)
+            tr.uncertainty = None if unc is None else unc[k] * (c.side / c.size)
             tr.velocity = 0.5 * tr.velocity + 0.5 * (_centre(landmark_box(new)) - _centre(tr.box))
             tr.raw = new
         self._drop_duplicates(live)
@@ -176,17 +178,18 @@ class Tracker:
         # framed again by those points, as the track will be: the model's confidence there must say "a face"
         first = [f.landmarks_3d if f.landmarks_3d is not None else f.landmarks for f in faces]
         crops = [crop_from_landmarks(p, lm.model.input_size, angle=self._angle(p)) for p in first]
-        pts, conf = lm.model.scored(np.stack([c.warp(image) for c in crops]))
+        pts, conf, unc = lm.model.analyse(np.stack([c.warp(image) for c in crops]))
         for k, ((i, _), face) in enumerate(zip(items, faces)):
             if conf is not None and conf[k] < self.lost_below:
                 continue
             pts_k = crops[k].to_source(pts[k])
+            unc_k = None if unc is None else unc[k] * (crops[k].side / crops[k].size)
             if i is None:
-                self.tracks.append(_Track(self.next_id, pts_k, face.score, self._smoother(), np.zeros(2)))
+                self.tracks.append(_Track(self.next_id, pts_k, face.score, self._smoother(), np.zeros(2), 0, unc_k))
                 self.next_id += 1
                 continue
             tr = tracks[i]
-            tr.raw, tr.missed, tr.velocity = pts_k, 0, np.zeros(2)
+            tr.raw, tr.missed, tr.velocity, tr.uncertainty = pts_k, 0, np.zeros(2), unc_k
             if tr.smoother is not None:
                 tr.smoother.reset()
 
@@ -208,11 +211,10 @@ class Tracker:
         for tr in live:
             out.append(tr.raw if tr.smoother is None else tr.smoother(tr.raw, t))
         pts = np.stack(out)
-        scheme = self.lm.scheme
-        poses = LazyPoses(pts, scheme.name) if scheme.shape_points else None
         boxes = to_detector_boxes(np.array([landmark_box(p) for p in pts]), self.lm.detector.box_map)
-        return [Face(boxes[k], tr.score, xy(p).copy(), scheme.five_points(xy(p)), p if p.shape[-1] == 3 else None,
-                     None, poses, k, tr.id) for k, (tr, p) in enumerate(zip(live, pts))]
+        unc = None if any(tr.uncertainty is None for tr in live) else np.stack([tr.uncertainty for tr in live])
+        return faces_from_points(self.lm.scheme, [(b, tr.score) for b, tr in zip(boxes, live)], pts, unc,
+                                 [tr.id for tr in live])
 
 
 def _moved(pts: np.ndarray, shift: np.ndarray) -> np.ndarray:
