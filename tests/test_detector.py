@@ -281,6 +281,9 @@ def test_shipped_detector_finds_faces_with_few_false_boxes(roboflow_subset):
     from facemark.inference.detectors import FacemarkDetector
     r = evaluate_detector(FacemarkDetector(), roboflow_subset)
     assert r["recall"] > RECALL_BOUND and r["false_per_photo"] < 0.5
+    bands = r["recall_by_size"]                     # the same faces, split by size
+    assert sum(b["faces"] for b in bands.values()) == r["faces"]
+    assert sum(b["faces"] * b["recall"] for b in bands.values()) == pytest.approx(r["recall"] * r["faces"])
 
 
 def test_any_angle_detector_finds_turned_faces_as_upright_ones(roboflow_subset, data):

@@ -73,6 +73,7 @@ def evaluate_detector(detector: Detector, photos: list[PhotoBoxes], min_face: fl
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     scores, hits, found50, found30, times, false, n_faces, errors = [], [], 0, 0, [], 0, 0, []
+    sizes, found_sizes = [], []   # the scored faces' sizes (shorter side) and whether each was found
     try:
         for photo in photos:
             image, photo = rotate_photo(read_image(photo.image), photo, quarters)
@@ -91,6 +92,8 @@ def evaluate_detector(detector: Detector, photos: list[PhotoBoxes], min_face: fl
             owner, taken = match(cmp, gt, ignore, 0.5)
             _, taken30 = match(cmp, gt, ignore, 0.3)
             n_faces += int((~ignore).sum())
+            sizes += list(np.minimum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1])[~ignore])
+            found_sizes += list(taken[~ignore])
             found50 += int(taken.sum())
             found30 += int(taken30.sum())
             false += int((owner == -1).sum())
@@ -111,7 +114,20 @@ def evaluate_detector(detector: Detector, photos: list[PhotoBoxes], min_face: fl
             "ap": None if scenes else average_precision(np.array(scores), np.array(hits, bool), n_faces),
             "false_per_photo": false / max(len(photos), 1), "ms_per_photo": float(np.median(times) * 1000),
             "landmark_nme": float(np.mean(errors)) if errors else None, "landmark_faces": len(errors),
-            "min_face": min_face}
+            "min_face": min_face, "recall_by_size": _by_size(np.array(sizes), np.array(found_sizes, bool))}
+
+
+SIZE_BANDS = ((20, 32), (32, 64), (64, 128), (128, None))   # face sizes (the box's shorter side, pixels)
+
+
+def _by_size(sizes: np.ndarray, found: np.ndarray) -> dict[str, dict]:
+    """Recall at IoU 0.5 per band of face size: {"20-32": {"faces", "recall"}, ...} (bands with faces only)."""
+    out = {}
+    for lo, hi in SIZE_BANDS:
+        m = (sizes >= lo) & (sizes < hi if hi else True)
+        if m.any():
+            out[f"{lo}-{hi}" if hi else f"{lo}+"] = {"faces": int(m.sum()), "recall": float(found[m].mean())}
+    return out
 
 
 def square(boxes: np.ndarray) -> np.ndarray:
