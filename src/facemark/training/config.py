@@ -8,6 +8,7 @@ not a shape error deep inside the loss.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,12 @@ from ..core.codecs import build_codec
 from ..core.errors import DataError
 from ..core.points import check_dim
 from ..core.schemes import scheme, scheme_for_points
+
+
+def default_data_root() -> str:
+    """Where a config's data paths start unless it says: ``FACEMARK_DATA`` where set (as the tests and tools read
+    it), else ../shared/data."""
+    return os.environ.get("FACEMARK_DATA", "../shared/data")
 
 
 @dataclass
@@ -40,7 +47,8 @@ class AugmentConfig:
 
 @dataclass
 class DataConfig:
-    """Where the faces come from. Paths are relative to the config's ``data_root`` (default ../shared/data)."""
+    """Where the faces come from. Paths are relative to the config's ``data_root`` (default: ``FACEMARK_DATA``
+    where set, else ../shared/data)."""
 
     train: list = field(default_factory=lambda: ["faces68/train"])  # folders, or dataset specs (io.datasets)
     val: str | dict = "faces68/test/ytf"
@@ -108,7 +116,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     bf16: bool = False            # bf16 autocast: fast only on CPUs with AVX-512 BF16 / AMX
-    data_root: str = "../shared/data"
+    data_root: str = field(default_factory=default_data_root)
     init_from: str = ""           # start from this checkpoint's (or exported .onnx's) weights, not from scratch
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)

@@ -31,7 +31,7 @@ from ..core.errors import DataError, FacemarkError
 from ..evaluation.detection import evaluate_detector
 from ..inference.detectors import FacemarkDetector
 from ..inference.runtime import sha256_of
-from .config import _read_yaml
+from .config import _read_yaml, default_data_root
 from ..io.boxes import select_part
 from ..io.datasets import FORMATS
 from .detect_data import READERS, DetectionAugmenter, Photo, load_patches, load_photos, read_photos
@@ -56,7 +56,7 @@ class DetectorConfig:
         "crop_scale": [0.4, 1.6], "rotate": 30.0, "rotate_prob": 0.4, "rotate90_prob": 0.2, "mosaic_prob": 0.3,
         "mosaic_grid": 2, "paste_prob": 0.5, "paste_max": 0.4, "feather": 0.0, "grey_prob": 0.2, "min_face": 6.0,
         "turned_faces": "face"})
-    data_root: str = "../shared/data"
+    data_root: str = field(default_factory=default_data_root)
     init_from: str = ""   # start from this checkpoint's (or exported .onnx's) weights; optimiser, schedule afresh
     ema: float = 0.0      # > 0: the model is the exponential moving average of the weights, this decay per step
     kind: str = "detector"

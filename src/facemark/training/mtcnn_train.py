@@ -44,6 +44,7 @@ from ..evaluation.detection import evaluate_detector
 from ..inference.detectors import MtcnnDetector
 from ..inference.runtime import sha256_of
 from .detect_data import FIVE_FLIP, Patch, Photo, load_patches, load_photos
+from .config import default_data_root
 from .detect_train import card_training, check_photo_data, checked_values, start_run, val_photos
 from .models.mtcnn import NETS, SIZES, window_outputs
 
@@ -70,7 +71,7 @@ class MtcnnConfig:
     seed: int = 0
     threads: int = 2
     grey_prob: float = 0.2
-    data_root: str = "../shared/data"
+    data_root: str = field(default_factory=default_data_root)
     kind: str = "mtcnn"
 
 
