@@ -21,13 +21,38 @@ def build_codec(config: dict, input_size: int, n_points: int, dim: int = 2):
     return CODECS.build(config["name"], input_size=input_size, n_points=n_points, dim=dim, **kw)
 
 
+class Codec:
+    """What every codec declares: ``output_shapes`` (the raw outputs it decodes), ``config`` (what rebuilds it),
+    ``encode`` (points -> training targets) and ``decode`` (raw outputs -> points in crop pixels). Two read-outs
+    are optional, None where the representation has no such signal: ``confidence`` (B,) whether each crop holds
+    a face, and ``point_features`` (B, N, F) what an uncertainty calibration reads (``core.uncertainty``)."""
+
+    def output_shapes(self) -> list[tuple[int, ...]]:
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        raise NotImplementedError
+
+    def encode(self, pts: np.ndarray):
+        raise NotImplementedError
+
+    def decode(self, output) -> np.ndarray:
+        raise NotImplementedError
+
+    def confidence(self, output) -> np.ndarray | None:
+        return None
+
+    def point_features(self, output) -> np.ndarray | None:
+        return None
+
+
 def _planar(codec: str, dim: int) -> None:
     if check_dim(dim) != 2:
         raise ValueError(f"the {codec} codec encodes image-plane points (dim 2), not dim {dim}")
 
 
 @CODECS.register("regression")
-class RegressionCodec:
+class RegressionCodec(Codec):
     """Direct coordinate regression: crop pixel coordinates <-> [0, 1] fractions of the crop side.
 
     A point at pixel centre p of a crop ``size`` wide encodes as (p + 0.5) / size, so 0 and 1 are the
@@ -52,14 +77,6 @@ class RegressionCodec:
         flat = (pts + self._offset.astype(np.float32)) / self.input_size
         return flat.reshape(*pts.shape[:-2], self.dim * self.n_points)
 
-    def confidence(self, output: np.ndarray) -> None:
-        """None: a regression head gives no signal of whether its crop holds a face."""
-        return None
-
-    def point_features(self, output: np.ndarray) -> None:
-        """None: a regression head gives no per-point signal of its error."""
-        return None
-
     def decode(self, output: np.ndarray) -> np.ndarray:
         """(B, D*N) model outputs -> (B, N, D) crop coordinates."""
         out = np.asarray(output, dtype=np.float64).reshape(-1, self.n_points, self.dim)
@@ -79,7 +96,7 @@ DECODERS = ("argmax", "quarter", "soft_argmax")  # the heatmap codec's read-outs
 
 
 @CODECS.register("heatmap")
-class HeatmapCodec:
+class HeatmapCodec(Codec):
     """Gaussian heatmaps at 1/``stride`` resolution, one map per point.
 
     Decoders: ``argmax`` (the best cell), ``quarter`` (argmax moved a quarter cell towards the higher
@@ -169,7 +186,7 @@ class HeatmapCodec:
 
 
 @CODECS.register("pip")
-class PIPCodec:
+class PIPCodec(Codec):
     """PIPNet's maps at 1/``stride`` resolution: per point a score map, x/y offsets inside the cell, and the
     offsets of its ``num_nb`` nearest neighbours on the mean face measured from the same cell.
 
@@ -236,10 +253,6 @@ class PIPCodec:
         """(B,) mean over points of each score map's peak (the target is 1 at the point's cell)."""
         score = np.asarray(output[0])
         return score.reshape(*score.shape[:2], -1).max(axis=-1).mean(axis=-1).astype(np.float64)
-
-    def point_features(self, output: tuple[np.ndarray, ...]) -> None:
-        """None: no per-point uncertainty read-out for PIPNet's maps yet."""
-        return None
 
     def decode(self, output: tuple[np.ndarray, ...]) -> np.ndarray:
         """(score, off_x, off_y, nb_x, nb_y) maps -> (B, N, 2) crop coordinates."""

@@ -60,6 +60,12 @@ class Detector:
         order = np.argsort(-scores, kind="stable")
         return boxes[order], scores[order]
 
+    def detect_points(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``detect``'s boxes and scores and (K, 5, 2) the faces' 5 points where the detector finds them (their
+        eye line turns each crop upright), else None: this detector finds upright faces only."""
+        boxes, scores = self.detect(image)
+        return boxes, scores, None
+
     def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 

@@ -118,10 +118,7 @@ class Landmarker:
     def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Boxes, scores and the detector's 5 points where it gives them (their eye line turns each crop
         upright: faces at any in-plane angle), else None (the detector finds upright faces)."""
-        if hasattr(self.detector, "detect_points"):
-            return self.detector.detect_points(image)
-        boxes, scores = self.detector.detect(image)
-        return boxes, scores, None
+        return self.detector.detect_points(image)
 
     def _faces(self, items: list[tuple[np.ndarray, np.ndarray, float]], lm_boxes: np.ndarray,
                refine: bool, angles: list[float] | None = None) -> list[Face]:
