@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .base import command
@@ -90,7 +91,7 @@ def _quantize_args(p: argparse.ArgumentParser) -> None:
 def _quantize(a: argparse.Namespace) -> int:
     """Add a static int8 variant to a model (NAME.int8.onnx beside it, recorded in its card)."""
     from ..core.errors import FacemarkError
-    from ..inference.runtime import load_card
+    from ..inference.runtime import cpu_has_int8_dot, load_card
     from ..io.datasets import read_pts_folder
     from ..training.quantize import quantize
 
@@ -109,4 +110,8 @@ def _quantize(a: argparse.Namespace) -> int:
     int8 = load_card(a.model)[0].meta["int8"]
     scores = ", ".join(f"{k[4:]} {v:.2%}" for k, v in int8.get("held_aside", {}).items() if k.startswith("nme_"))
     print(f"wrote {path} ({int8['scheme']})" + (f"; NME on {len(held)} held-aside faces: {scores}" if scores else ""))
+    if not cpu_has_int8_dot():
+        print("facemark: note: this CPU has no VNNI or AMX: its int8 sums saturate, so the int8 errors above (and "
+              "--method best's choice) are worse than where int8 runs (docs/benchmarks.md); quantize on such a CPU",
+              file=sys.stderr)
     return 0
