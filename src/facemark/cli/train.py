@@ -112,6 +112,7 @@ def _quantize(a: argparse.Namespace) -> int:
     print(f"wrote {path} ({int8['scheme']})" + (f"; NME on {len(held)} held-aside faces: {scores}" if scores else ""))
     if not cpu_has_int8_dot():
         print("facemark: note: this CPU has no VNNI or AMX: its int8 sums saturate, so the int8 errors above (and "
-              "--method best's choice) are worse than where int8 runs (docs/benchmarks.md); quantize on such a CPU",
+              "--method best's choice) are worse than where int8 runs (docs/benchmarks.md); measure int8 on a CPU "
+              "with VNNI or AMX",
               file=sys.stderr)
     return 0
