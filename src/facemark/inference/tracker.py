@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.crop import crop_from_landmarks, landmark_box, roll_angle
 from ..core.assign import linear_assignment
+from ..core.codecs import Codec
 from ..core.detection import iou
 from ..core.errors import ArgumentError
 from ..core.points import xy
@@ -79,8 +80,7 @@ class Tracker:
         self.lm, self.fps, self.detect_every, self.smooth = landmarker, float(fps), detect_every, smooth
         self.max_missed, self.lost_below = max_missed, float(lost_below)
         self.motion, self.shape = motion, shape
-        size = landmarker.model.input_size
-        self.has_signal = landmarker.model.scored(np.zeros((1, size, size, 3), np.uint8))[1] is not None
+        self.has_signal = type(landmarker.model.codec).confidence is not Codec.confidence   # the codec reads one
         self.reset()
 
     def reset(self) -> None:
