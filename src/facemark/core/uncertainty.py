@@ -76,12 +76,7 @@ def face_quality(uncertainty: np.ndarray, size: np.ndarray | float) -> np.ndarra
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman's rank correlation of two 1-D samples (average ranks for ties)."""
     def ranks(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        order = np.argsort(x, kind="stable")
-        r = np.empty(len(x))
-        r[order] = np.arange(len(x), dtype=np.float64)
-        for v in np.unique(x[np.r_[False, np.diff(x[order]) == 0]] if len(x) else []):
-            r[x == v] = r[x == v].mean()
-        return r
-    ra, rb = ranks(a), ranks(b)
-    return float(np.corrcoef(ra, rb)[0, 1])
+        _, where, counts = np.unique(np.asarray(x, dtype=np.float64), return_inverse=True, return_counts=True)
+        return (np.cumsum(counts) - (counts + 1) / 2)[where]   # tied values share their mean rank
+
+    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])

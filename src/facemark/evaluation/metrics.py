@@ -16,6 +16,7 @@ import numpy as np
 from ..core import schemes
 from ..core.errors import ArgumentError
 from ..core.points import xy
+from ..core.uncertainty import spearman
 
 NORMS = ("iod", "ipd", "box", "diag")
 
@@ -100,8 +101,6 @@ def uncertainty_report(expected: np.ndarray, pred: np.ndarray, gt: np.ndarray, n
     correlation of each face's expected NME (mean expected error over its norm) with its actual NME;
     ``reject``: the NME of the most certain 100/90/80/70% of faces (the error-reject curve).
     """
-    from ..core.uncertainty import spearman
-
     actual = np.linalg.norm(np.asarray(pred)[..., :2] - np.asarray(gt)[..., :2], axis=-1)
     face_nme = actual.mean(axis=1) / norm
     face_expected = np.asarray(expected).mean(axis=1) / norm

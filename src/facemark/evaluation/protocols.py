@@ -14,25 +14,26 @@ from ..core.errors import DataError
 from ..core.schemes import convert
 from ..core.pose import head_poses
 from ..io.datasets import FaceSample, PoseSample, read_pts_folder, read_wflw
-from ..inference.predictor import CropPredictor, predict_uncertain
+from ..inference.predictor import CropPredictor, predict, predict_uncertain
 from ..inference.runtime import OnnxLandmarkModel
 from .metrics import nme
 
 
 def predict_with_landmark_boxes(model: CropPredictor, samples: list[FaceSample], chunk: int = 64) -> np.ndarray:
     """(M, N, D) predictions for annotated faces, each cropped from its ground-truth landmarks' box."""
-    return predict_with_uncertainty(model, samples, chunk)[0]
+    return predict_with_uncertainty(model, samples, chunk, uncertainty=False)[0]
 
 
-def predict_with_uncertainty(model: CropPredictor, samples: list[FaceSample],
-                             chunk: int = 64) -> tuple[np.ndarray, np.ndarray | None]:
+def predict_with_uncertainty(model: CropPredictor, samples: list[FaceSample], chunk: int = 64,
+                             uncertainty: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """``predict_with_landmark_boxes``'s predictions and (M, N) each point's expected error in image pixels, for
-    a model with a calibrated uncertainty (else None)."""
+    a model with a calibrated uncertainty (else None; and never read without ``uncertainty``)."""
     preds, uncs = [], []
     for i in range(0, len(samples), chunk):   # one image decoded at a time, a chunk of crops per model call
         part = samples[i:i + chunk]
         crops = [crop_from_landmarks(s.landmarks, model.input_size) for s in part]
-        pts, unc = predict_uncertain(model, [s.load_image() for s in part], crops)
+        images = [s.load_image() for s in part]
+        pts, unc = predict_uncertain(model, images, crops) if uncertainty else (predict(model, images, crops), None)
         preds.append(pts)
         uncs.append(unc)
     return np.concatenate(preds), None if any(u is None for u in uncs) else np.concatenate(uncs)

@@ -100,12 +100,11 @@ class Landmarker:
         images = [to_rgb8(im, f"images[{k}]") for k, im in enumerate(images)]
         items, angles, fives = [], [], []
         for k, im in enumerate(images):
-            boxes, scores, five = self._detect(im)
+            boxes, scores, five, turn = self._detect(im)
             for j, (b, s) in enumerate(zip(boxes, scores)):
-                if s >= self.min_score and np.sqrt((b[2] - b[0]) * (b[3] - b[1])) >= self.min_face:
-                    items.append((k, b, s))
-                    angles.append(roll_angle(five[j]) if five is not None else 0.0)
-                    fives.append(None if five is None else five[j])
+                items.append((k, b, s))
+                angles.append(float(turn[j]))
+                fives.append(None if five is None else five[j])
         out: list[list[Face]] = [[] for _ in images]
         if items:
             mapped = to_landmark_boxes(np.array([b for _, b, _ in items]), self.detector.box_map, np.array(angles))
@@ -115,10 +114,17 @@ class Landmarker:
                 out[k].append(face)
         return out
 
-    def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Boxes, scores and the detector's 5 points where it gives them (their eye line turns each crop
-        upright: faces at any in-plane angle), else None (the detector finds upright faces)."""
-        return self.detector.detect_points(image)
+    def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+        """The detections ``min_score`` and ``min_face`` keep: boxes (K, 4), scores (K,), the detector's 5 points
+        (K, 5, 2) where it gives them (else None: it finds upright faces) and each face's crop angle (K,), which
+        their eye line gives (faces at any in-plane angle; 0 without points)."""
+        boxes, scores, five = self.detector.detect_points(image)
+        boxes, scores = np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(scores, dtype=np.float64)
+        keep = (scores >= self.min_score) & (np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+                                             >= self.min_face)
+        five = None if five is None else np.asarray(five)[keep]
+        angles = np.zeros(int(keep.sum())) if five is None else np.array([roll_angle(p) for p in five])
+        return boxes[keep], scores[keep], five, angles
 
     def _faces(self, items: list[tuple[np.ndarray, np.ndarray, float]], lm_boxes: np.ndarray,
                refine: bool, angles: list[float] | None = None) -> list[Face]:

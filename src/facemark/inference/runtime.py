@@ -171,41 +171,44 @@ class OnnxLandmarkModel:
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         """(B, S, S, 3) RGB uint8 crops -> (B, N, D) landmarks in crop pixels."""
-        return self.analyse(crops)[0]
+        return self._analyse(crops, False)[0]
 
     def scored(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(B, S, S, 3) RGB uint8 crops -> ((B, N, D) landmarks in crop pixels, (B,) confidence that each crop
         holds a face: the codec's ``confidence``, e.g. the mean heatmap peak; None for a regression model)."""
-        return self.analyse(crops)[:2]
+        return self._analyse(crops, False)[:2]
 
     def analyse(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """``scored``'s points and confidence, and (B, N) each point's expected error in crop pixels where the
         card holds an uncertainty calibration (``core.uncertainty``; from the unmirrored pass with ``flip``),
         else None."""
+        return self._analyse(crops, True)
+
+    def _analyse(self, crops: np.ndarray, uncertainty: bool):
+        """The read-outs of ``analyse``; the uncertainty only when asked (callers that want points skip it)."""
         s = self.input_size
         if getattr(crops, "shape", None) is None or crops.ndim != 4 or crops.shape[1:] != (s, s, 3):
             raise ArgumentError("crops", f"expected (B, {s}, {s}, 3) RGB crops, got shape {np.shape(crops)}")
+        want = uncertainty and self.calibration is not None
         if len(crops) == 0:
             n = self.scheme.n_points
-            return np.zeros((0, n, self.card.dim)), np.zeros(0), None if self.calibration is None else np.zeros((0, n))
-        pts, conf, feats = self._run(crops)
+            return np.zeros((0, n, self.card.dim)), np.zeros(0), np.zeros((0, n)) if want else None
+        pts, conf, feats = self._run(crops, want)
         if self.flip:
-            mirrored, conf2, _ = self._run(np.ascontiguousarray(crops[:, :, ::-1]))
+            mirrored, conf2, _ = self._run(np.ascontiguousarray(crops[:, :, ::-1]), False)
             pts = (pts + self.scheme.flip_points(mirrored, self.input_size)) / 2
             conf = None if conf is None else (conf + conf2) / 2
-        unc = None if self.calibration is None or feats is None else self.calibration.expected_error(feats)
-        return pts, conf, unc
+        return pts, conf, self.calibration.expected_error(feats) if want and feats is not None else None
 
-    def _run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def _run(self, crops: np.ndarray, features: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         out = self._session(len(crops)).run(None, {self.input_name: to_input(crops)})
         out = out[0] if len(out) == 1 else tuple(out)
-        feats = self.codec.point_features(out) if self.calibration is not None else None
-        return self.codec.decode(out), self.codec.confidence(out), feats
+        return (self.codec.decode(out), self.codec.confidence(out),
+                self.codec.point_features(out) if features else None)
 
     def features(self, crops: np.ndarray) -> np.ndarray | None:
         """(B, N, 2) the codec's per-point features (what an uncertainty calibration is fitted on), or None."""
-        out = self._session(len(crops)).run(None, {self.input_name: to_input(crops)})
-        return self.codec.point_features(out[0] if len(out) == 1 else tuple(out))
+        return self._run(crops, True)[2]
 
     def _session(self, batch: int):
         """The session for a batch of this size (the fixed-batch one for a single face, see ``__init__``)."""

@@ -147,12 +147,8 @@ class Tracker:
         """Run the detector: detections continue the tracks they meet, take lost ones up again, or start new
         ones."""
         lm = self.lm
-        boxes, scores, five = lm._detect(image)
-        keep = [j for j, (b, s) in enumerate(zip(boxes, scores))
-                if s >= lm.min_score and np.sqrt((b[2] - b[0]) * (b[3] - b[1])) >= lm.min_face]
-        angles = np.array([roll_angle(five[j]) if five is not None else 0.0 for j in keep])
-        det = to_landmark_boxes(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[keep], lm.detector.box_map,
-                                angles) if keep else np.zeros((0, 4))
+        boxes, scores, _, angles = lm._detect(image)
+        det = to_landmark_boxes(boxes, lm.detector.box_map, angles) if len(boxes) else np.zeros((0, 4))
         tracks = self.tracks
         pairs: list[tuple[int, int]] = []
         if tracks and len(det):
@@ -160,7 +156,7 @@ class Tracker:
             overlap = iou(expected, det)
             pairs = [(i, j) for i, j in linear_assignment(1.0 - overlap) if overlap[i, j] >= MATCH_IOU]
         for i, j in pairs:
-            tracks[i].score = float(scores[keep[j]])
+            tracks[i].score = float(scores[j])
         if not self.has_signal:   # no confidence signal: a track no detection confirms is lost
             confirmed = {i for i, _ in pairs}
             for i, tr in enumerate(tracks):
@@ -173,7 +169,7 @@ class Tracker:
                   and (not len(live_boxes) or iou(det[j], live_boxes).max() < MATCH_IOU)]
         if not items:
             return
-        faces = lm._faces([(image, boxes[keep[j]], float(scores[keep[j]])) for _, j in items],
+        faces = lm._faces([(image, boxes[j], float(scores[j])) for _, j in items],
                           det[[j for _, j in items]], lm.refine, [float(angles[j]) for _, j in items])
         # framed again by those points, as the track will be: the model's confidence there must say "a face"
         first = [f.landmarks_3d if f.landmarks_3d is not None else f.landmarks for f in faces]

@@ -142,10 +142,9 @@ def create_app(model: str = DEFAULT_MODEL, detector: str = DEFAULT_DETECTOR, wor
             raise Rejected(400, str(e)) from None
 
     def faces_of(image: np.ndarray, min_score: float, min_face: float):
-        def job(lm: Landmarker):
-            faces = lm.detect(image)
-            return [f for f in faces if f.score >= min_score
-                    and np.sqrt((f.box[2] - f.box[0]) * (f.box[3] - f.box[1])) >= min_face]
+        def job(lm: Landmarker):   # the Landmarker is this request's alone while the job runs
+            lm.min_score, lm.min_face = min_score, min_face
+            return lm.detect(image)
         return job
 
     @app.get("/health")

@@ -12,7 +12,6 @@ this engine runs.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -174,6 +173,3 @@ def _png(rgb: np.ndarray) -> bytes:
 
     return cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
 
-
-def say(line: str) -> None:
-    print(f"facemark: {line}", file=sys.stderr)
