@@ -21,6 +21,17 @@ def data() -> Path:
     return DATA
 
 
+@pytest.fixture(scope="session")
+def tiny_root(data, tmp_path_factory) -> Path:
+    """A data root of 16 annotated faces (the first of faces68/train/afw) in ``faces/``: tiny training runs."""
+    root = tmp_path_factory.mktemp("tiny")
+    (root / "faces").mkdir()
+    for p in sorted((data / "faces68/train/afw").glob("*.pts"))[:16]:
+        shutil.copy(p, root / "faces" / p.name)
+        shutil.copy(p.with_suffix(".jpg"), root / "faces" / p.with_suffix(".jpg").name)
+    return root
+
+
 @pytest.fixture
 def fixtures(tmp_path: Path) -> Path:
     """A copy of tests/fixtures with the small images and .pts files its lists refer to."""

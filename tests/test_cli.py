@@ -173,3 +173,16 @@ def test_version_and_face_repr(data):
     face = facemark.Landmarker(threads=1).detect(image)[0]
     text = repr(face)
     assert text.startswith("Face(box=[") and "68 points" in text and "yaw=" in text and len(text) < 120
+
+
+def test_models_names_the_config_of_every_shipped_model():
+    """The metafile: each shipped model (landmarks and detectors) with a config that is in configs/."""
+    from facemark.cli.models import shipped_models
+    from facemark.inference.runtime import available_models
+
+    rows = shipped_models()
+    root = Path(__file__).resolve().parents[1]
+    assert set(available_models()) <= {r["name"] for r in rows} and {"facemark_det", "mtcnn"} <= {r["name"] for r in rows}
+    for r in rows:
+        assert r["config"] and (root / r["config"]).is_file(), r["name"]
+        assert r["validation"], r["name"]

@@ -238,7 +238,7 @@ def test_a_tiny_detector_run_trains_resumes_and_exports(tmp_path, data):
     assert len(log) == 2 and '"val"' in log[1]
     # with ema the checkpoint's model is the weights' moving average, "raw" the weights training goes on from
     st = torch.load(run / "last.pt", weights_only=False)
-    assert not all(torch.equal(v, st["raw"][k]) for k, v in st["model"].items())
+    assert not all(torch.equal(v, st["raw"]["model"][k]) for k, v in st["modules"]["model"].items())
     onnx = export(run / "last.pt", "tiny_det", tmp_path / "export")
     det = FacemarkDetector(onnx, min_score=0.01)
     boxes, scores, five = det.detect_points(read_image(data / "samples" / "lenna.png"))
@@ -249,7 +249,7 @@ def test_a_tiny_detector_run_trains_resumes_and_exports(tmp_path, data):
     from facemark.training.models.detector import FaceDetector
     x = torch.rand(4, 3, 128, 128) * 2 - 1
     trained = FaceDetector(**cfg.model)
-    trained.load_state_dict(st["model"])
+    trained.load_state_dict(st["modules"]["model"])
     rebuilt = FaceDetector(**cfg.model)
     load_onnx_weights(rebuilt, onnx, x)
     with torch.no_grad():

@@ -28,16 +28,6 @@ CONFIG = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny_root(data, tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    (root / "faces").mkdir()
-    for p in sorted((data / "faces68/train/afw").glob("*.pts"))[:16]:
-        shutil.copy(p, root / "faces" / p.name)
-        shutil.copy(p.with_suffix(".jpg"), root / "faces" / p.with_suffix(".jpg").name)
-    return root
-
-
 def _config(tmp_path, root, **over):
     cfg = dict(CONFIG, data_root=str(root), **over)
     path = tmp_path / f"{cfg['name']}.yaml"
@@ -54,8 +44,8 @@ def test_resume_continues_exactly(tmp_path, tiny_root):
     a = torch.load(straight / "last.pt", weights_only=False)
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
     assert a["epoch"] == b["epoch"] == 2
-    for k in a["model"]:
-        assert torch.equal(a["model"][k], b["model"][k]), k
+    for k in a["modules"]["model"]:
+        assert torch.equal(a["modules"]["model"][k], b["modules"]["model"][k]), k
     log = (tmp_path / "a" / "log.jsonl").read_text().splitlines()
     assert len(log) == 2 and (tmp_path / "a" / "best.pt").is_file()
 
@@ -63,8 +53,8 @@ def test_resume_continues_exactly(tmp_path, tiny_root):
 def test_batch_workers_do_not_change_the_weights(tmp_path, tiny_root):
     one = train(_config(tmp_path, tiny_root, epochs=1), tmp_path / "one")
     three = train(_config(tmp_path, tiny_root, epochs=1), tmp_path / "three", workers=3)
-    a = torch.load(one / "last.pt", weights_only=False)["model"]
-    b = torch.load(three / "last.pt", weights_only=False)["model"]
+    a = torch.load(one / "last.pt", weights_only=False)["modules"]["model"]
+    b = torch.load(three / "last.pt", weights_only=False)["modules"]["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert '"device": "cpu"' in (three / "log.jsonl").read_text()
 
@@ -184,8 +174,8 @@ def test_stc_rounds_pseudo_label_and_resume_exactly(tmp_path, tiny_root, data):
     half.epochs = 1
     train(half, tmp_path / "stc2")
     train(_config(tmp_path, tiny_root, **stc), tmp_path / "stc2", resume=True)
-    a = torch.load(straight / "last.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "stc2" / "last.pt", weights_only=False)["model"]
+    a = torch.load(straight / "last.pt", weights_only=False)["modules"]["model"]
+    b = torch.load(tmp_path / "stc2" / "last.pt", weights_only=False)["modules"]["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -212,7 +202,7 @@ GOLDEN_CONFIGS = {
 @pytest.mark.parametrize("family", sorted(GOLDEN_CONFIGS))
 def test_same_weights_as_before_the_redesign(tmp_path, tiny_root, family):
     run = train(_config(tmp_path, tiny_root, epochs=1, **GOLDEN_CONFIGS[family]), tmp_path / family)
-    got = {k: v.numpy() for k, v in torch.load(run / "last.pt", weights_only=False)["model"].items()}
+    got = {k: v.numpy() for k, v in torch.load(run / "last.pt", weights_only=False)["modules"]["model"].items()}
     if os.environ.get("FACEMARK_RECORD_GOLDEN"):   # a deliberate change of the training results (README there)
         _record_golden(family, got)
         return
@@ -240,7 +230,7 @@ def test_an_exported_model_is_rebuilt_for_fine_tuning(tmp_path, tiny_root, famil
     onnx_path = export(run / "last.pt", "m", tmp_path / "w")
     st = torch.load(run / "last.pt", weights_only=False)
     trained, rebuilt = build_model(cfg.spec, cfg.model), build_model(cfg.spec, cfg.model)
-    trained.load_state_dict(st["model"])
+    trained.load_state_dict(st["modules"]["model"])
     x = torch.rand(8, 3, 64, 64) * 2 - 1
     load_onnx_weights(rebuilt, onnx_path, x)     # the export folded every BatchNorm into its convolution
     with torch.no_grad():
@@ -308,8 +298,8 @@ def test_a_2d_run_starts_a_3d_run_on_lifted_labels_with_profiled_faces(tmp_path,
     cfg = _config(tmp_path, tiny_root, epochs=1, dim=3, init_from=str(flat / "last.pt"),
                   augment={"profile_prob": 1.0})
     deep = train(cfg, tmp_path / "deep")
-    a = torch.load(flat / "last.pt", weights_only=False)["model"]
-    b = torch.load(deep / "last.pt", weights_only=False)["model"]
+    a = torch.load(flat / "last.pt", weights_only=False)["modules"]["model"]
+    b = torch.load(deep / "last.pt", weights_only=False)["modules"]["model"]
     assert a["fc.weight"].shape[0] == 136 and b["fc.weight"].shape[0] == 204
     # the 2D samples were lifted: x, y as annotated, z from the shape-model fit, centred per face
     s = load_datasets(tiny_root, ["faces"], 68)
@@ -327,14 +317,19 @@ def test_profiling_turns_the_face_and_its_labels():
     pts = project_model(10, 0, 0, scale=40.0, centre=(100.0, 100.0))
     yy, xx = np.mgrid[0:200, 0:200]
     image = np.dstack([xx, yy, (xx + yy) // 2]).astype(np.uint8)    # pixels that say where they came from
-    out, turned = profile(image, pts[:, :2], 30.0)
-    assert out.shape == image.shape and turned.shape == (68, 2)
+    out, turned, seen = profile(image, pts[:, :2], 30.0)
+    assert out.shape == image.shape and turned.shape == (68, 2) and seen.shape == (68,)
     assert head_pose(turned)[0] == pytest.approx(40.0, abs=1.5)
     # the nose tip's pixel came from the nose tip (bilinear sampling of a smooth ramp)
     nose = np.round(turned[30]).astype(int)
     assert np.abs(out[nose[1], nose[0], :2].astype(float) - pts[30, :2]).max() < 3
     # a tilt: pitch > 0 turns the face up
     assert head_pose(profile(image, pts[:, :2], 0.0, 20.0)[1])[1] == pytest.approx(20.0, abs=1.5)
+    # self-occlusion: nothing is hidden unturned; turned to 80 degrees, the far cheek's outline goes behind the
+    # face and the near one stays in sight
+    assert profile(image, pts[:, :2], 0.0)[2].all()
+    seen = profile(image, pts[:, :2], 70.0)[2]
+    assert not seen[12:17].any() and seen[0:7].all() and seen[[30, 36, 37]].all()
 
 
 def test_the_profiling_mesh_covers_the_whole_image():
@@ -350,3 +345,41 @@ def test_the_profiling_mesh_covers_the_whole_image():
         u, v = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
         area = np.abs(u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]).sum() / 2
         assert area == pytest.approx(231.0 ** 2, rel=1e-9)
+
+
+def test_the_occluder_labels_the_points_it_covers():
+    from facemark.core.schemes import scheme
+    from facemark.training.config import AugmentConfig
+    from facemark.training.data import Augmenter
+
+    aug = Augmenter(AugmentConfig(), 64, scheme("ibug68"))
+    pts = np.stack(np.meshgrid(np.arange(2, 64, 4.0), np.arange(2, 64, 4.0)), axis=-1).reshape(-1, 2)
+    image, source = np.full((64, 64, 3), 7, np.uint8), np.full((96, 96, 3), 200, np.uint8)
+    for seed in range(30):   # every shape and fill: a point is labelled covered where its pixel changed
+        out, covered = aug._occlude(image, pts, source, np.random.default_rng(seed))
+        changed = (out[pts[:, 1].astype(int), pts[:, 0].astype(int)] != 7).any(axis=1)
+        assert covered.any() and np.array_equal(changed, covered)
+
+
+def test_a_visibility_head_trains_alone_on_a_frozen_export(tmp_path, tiny_root):
+    """A shipped-style export without a visibility head starts a run with one (``optional``); ``train_only``
+    trains the head alone, so the points stay the export's; the new export has a ``visibility`` output."""
+    from facemark.inference.runtime import OnnxLandmarkModel
+    from facemark.training.export import export
+
+    hrnet = GOLDEN_CONFIGS["hrnet"]
+    base = export(train(_config(tmp_path, tiny_root, epochs=1, **hrnet), tmp_path / "base") / "last.pt", "b",
+                  tmp_path / "w")
+    vis = dict(hrnet, model={**hrnet["model"], "visibility": True})
+    with pytest.raises(FacemarkError, match="train_only: hrnet has no module 'vis'"):
+        _config(tmp_path, tiny_root, epochs=1, init_from=str(base), train_only=["vis"], **vis)
+    cfg = _config(tmp_path, tiny_root, epochs=1, init_from=str(base), train_only=["visibility"],
+                  augment={"occlusion_prob": 1.0}, **vis)
+    run = train(cfg, tmp_path / "vis")
+    onnx_path = export(run / "last.pt", "v", tmp_path / "w")
+    crops = np.stack([np.asarray(s.load_image()[:64, :64]) for s in load_datasets(tiny_root, ["faces"], 68)[:4]])
+    old, new = OnnxLandmarkModel(base), OnnxLandmarkModel(onnx_path)
+    a = new.analyse(crops)
+    assert not old.has_visibility and old.analyse(crops).visibility is None
+    assert a.visibility.shape == (4, 68) and ((a.visibility >= 0) & (a.visibility <= 1)).all()
+    np.testing.assert_allclose(a.points, old(crops), atol=1e-3)

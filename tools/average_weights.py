@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from facemark.training.engine import load_checkpoint
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -26,15 +28,16 @@ def main() -> int:
     if not 0 <= a.share <= 1:
         print(f"--share {a.share}: must lie in [0, 1]", file=sys.stderr)
         return 2
-    first, second = (torch.load(p, map_location="cpu", weights_only=False) for p in (a.first, a.second))
-    if first["model"].keys() != second["model"].keys() or any(
-            v.shape != second["model"][k].shape for k, v in first["model"].items()):
+    first, second = (load_checkpoint(p)["modules"]["model"] for p in (a.first, a.second))
+    if first.keys() != second.keys() or any(v.shape != second[k].shape for k, v in first.items()):
         print(f"{a.second}: its network differs from {a.first}'s", file=sys.stderr)
         return 2
-    mixed = {k: (v.double() * (1 - a.share) + second["model"][k].double() * a.share).to(v.dtype)
-             if v.is_floating_point() else second["model"][k] for k, v in first["model"].items()}
+    mixed = {k: (v.double() * (1 - a.share) + second[k].double() * a.share).to(v.dtype)
+             if v.is_floating_point() else second[k] for k, v in first.items()}
+    last = load_checkpoint(a.second)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": mixed, "epoch": second["epoch"], "config": second["config"],
+    torch.save({"kind": last["kind"], "modules": {"model": mixed}, "epoch": last["epoch"], "done": last["done"],
+                "config": last["config"],
                 "mixed_from": {"first": str(a.first), "second": str(a.second), "share": a.share}}, a.out)
     print(f"wrote {a.out}")
     return 0

@@ -18,6 +18,7 @@ import torch
 from facemark.core.codecs import build_codec
 from facemark.core.crop import to_input
 from facemark.training.config import load_config
+from facemark.training.engine import TrainingForward
 from facemark.training.tasks import build_task
 
 
@@ -37,11 +38,12 @@ def images_per_second(config: str, batch: int | None, steps: int, bf16: bool) ->
     target = {k: torch.from_numpy(v) for k, v in task.targets(pts, {}, crops).items()}
     x = torch.from_numpy(to_input(crops)).contiguous(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), cfg.lr)
+    forward = TrainingForward(model)
     times = []
     for _ in range(steps + 1):
         t = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = task.outputs(model, x)
+            out = task.outputs(forward, x)
         per_sample = task.loss(out, target)
         loss = (task.weights(out, target, torch.ones(batch)) * per_sample).mean()
         opt.zero_grad(set_to_none=True)

@@ -9,7 +9,7 @@ shapes that the file's expression coefficients ``Exp_Para`` explain, by least sq
 Only one half of the faces builds the model (the even positions in file-name order, angles within 99 degrees);
 the other half is validation. The script prints the head-pose MAE of the fit on the annotated 2D points (the
 pose method alone) at several fit settings on both halves (``shape3d.ANNOTATED`` and ``PREDICTED`` were
-chosen on the building half; ``tools/pose_settings.py`` scores them on a model's landmarks).
+chosen on the building half; ``tools/experiments/pose_settings.py`` scores them on a model's landmarks).
 
     python tools/build_shape_model.py [--aflw2000 DIR] [--expression 10] [--identity 30]
 """

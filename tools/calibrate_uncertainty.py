@@ -7,7 +7,7 @@ set: the calibration ratio (mean actual / mean expected error), the rank correla
 and actual NME (inter-ocular on ytf, over the box size on AFLW2000), the error-reject curve; and the same with
 the calibration fitted on the other set alone (how far it carries to faces it did not see).
 
-    python tools/calibrate_uncertainty.py --model hrnet68_w16 [--write] > docs/runs/uncertainty_hrnet68_w16.json
+    python tools/calibrate_uncertainty.py --model hrnet68_pose [--write] > docs/runs/uncertainty_hrnet68_pose.json
 """
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ import numpy as np
 from facemark.core.crop import crop_from_landmarks
 from facemark.core.uncertainty import fit_calibration, spearman
 from facemark.evaluation.metrics import uncertainty_report
-from facemark.inference.runtime import OnnxLandmarkModel, load_card
-from facemark.io.datasets import FaceSample, read_aflw2000, read_pts_folder
+from facemark.inference.runtime import DEFAULT_MODEL, OnnxLandmarkModel, load_card
+from facemark.io.datasets import FaceSample, read_pts_folder
 from facemark.io.images import read_image
 
-from _data import DATA
+from _data import DATA, aflw2000_half
 
 
 def collect(model: OnnxLandmarkModel, faces: list[FaceSample]) -> dict[str, np.ndarray]:
@@ -42,14 +42,13 @@ def collect(model: OnnxLandmarkModel, faces: list[FaceSample]) -> dict[str, np.n
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="hrnet68_w16")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--write", action="store_true", help="store the calibration in the model's card")
     a = ap.parse_args()
     model = OnnxLandmarkModel(a.model, precision="fp32", threads=2)
     if model.codec.point_features(np.zeros((1, model.scheme.n_points, 4, 4), np.float32)) is None:
         raise SystemExit(f"{a.model}: its codec gives no per-point features")
-    aflw = sorted(read_aflw2000(DATA / "faces3d" / "aflw2000"), key=lambda s: s.image.name)
-    aflw = [FaceSample(s.image, s.landmarks) for s in aflw if max(abs(v) for v in s.pose.values()) <= 99][0::2]
+    aflw = aflw2000_half("even")
     sets = {"faces68/test/ytf": collect(model, read_pts_folder(DATA / "faces68" / "test" / "ytf", 68)),
             "aflw2000 even half": collect(model, aflw)}
     for name, d in sets.items():

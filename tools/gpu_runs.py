@@ -27,6 +27,7 @@ import torch
 
 from facemark.training.config import load_config
 from facemark.training.data import build_cropset, load_datasets
+from facemark.training.engine import load_checkpoint
 
 PART = 15 * 2**20
 BIG = 16 * 2**20
@@ -50,14 +51,15 @@ def slim(run: Path) -> bytes | None:
     (what ``facemark export`` reads)."""
     if not (run / "last.pt").is_file():
         return None
-    st = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
-    model = st["model"]
+    st = load_checkpoint(run / "last.pt")
+    model = st["modules"]["model"]
     if sum(v.numel() * v.element_size() for v in model.values()) * 3 <= BIG:   # weights + AdamW's two moments
         return (run / "last.pt").read_bytes()                                   # small: the full state, resumable
     if sum(v.numel() * v.element_size() for v in model.values()) > BIG:
         model = {k: v.half() if v.is_floating_point() else v for k, v in model.items()}
     buf = io.BytesIO()
-    torch.save({"model": model, "epoch": st["epoch"], "config": st["config"]}, buf)
+    torch.save({"kind": st["kind"], "modules": {"model": model}, "epoch": st["epoch"], "done": st["done"],
+                "config": st["config"]}, buf)
     return buf.getvalue()
 
 

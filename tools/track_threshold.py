@@ -10,7 +10,7 @@
 The threshold is the lowest value that at most 1% of the background and of the drifted crops reach; the
 share of faces below it is printed beside it.
 
-    python tools/track_threshold.py [--model hrnet68_w16] > docs/runs/track_threshold.json
+    python tools/track_threshold.py [--model hrnet68_pose] > docs/runs/track_threshold.json
 """
 from __future__ import annotations
 
@@ -22,14 +22,14 @@ import numpy as np
 from facemark.core.crop import Crop, crop_from_landmarks
 from facemark.io.datasets import read_aflw2000, read_pts_folder
 from facemark.io.images import read_image
-from facemark.inference.runtime import OnnxLandmarkModel
+from facemark.inference.runtime import DEFAULT_MODEL, OnnxLandmarkModel
 
 from _data import DATA
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="hrnet68_w16")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--faces", type=int, default=300, help="faces from each face set")
     a = ap.parse_args()
     model = OnnxLandmarkModel(a.model, precision="fp32", threads=1)

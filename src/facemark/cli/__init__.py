@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ..core.errors import FacemarkError
-from . import benchmark, detection, evaluate, infer, serve, train  # noqa: F401  (register their subcommands)
+from . import benchmark, detection, evaluate, infer, models, serve, train  # noqa: F401  (register their subcommands)
 from .base import COMMANDS, EXIT_ERROR
 
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # the command as given (train --nproc runs it again)
     try:
         return args.run(args)
     except FacemarkError as e:

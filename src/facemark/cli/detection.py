@@ -8,15 +8,16 @@ from pathlib import Path
 from ..core.errors import DataError
 from ..inference.detectors import DEFAULT_DETECTOR, DETECTORS
 from ..inference.runtime import DEFAULT_MODEL
+from ..io.boxes import BOX_FORMATS
 from .base import command
 
-FORMATS = ("auto", "voc", "yolo", "scenes", "wider", "fddb", "dlib")
 
 
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("annotations", type=Path, help="a folder (VOC XML, YOLO split, 300W scenes) or a list/XML file "
                                                   "(WIDER, FDDB, dlib imglab)")
-    p.add_argument("--format", choices=FORMATS, default="auto", help="annotation format (default: from the files)")
+    p.add_argument("--format", choices=("auto", *BOX_FORMATS.names()), default="auto",
+                   help="annotation format (default: from the files)")
     p.add_argument("--images", type=Path, help="WIDER / FDDB: the folder their image paths are relative to")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS.names(),
                    help=f"detector (default {DEFAULT_DETECTOR})")
@@ -27,24 +28,6 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _format(path: Path) -> str:
-    if path.is_dir():
-        if (path / "images").is_dir():
-            return "yolo"
-        if next(path.rglob("*.xml"), None) is not None:
-            return "voc"
-        if next(path.rglob("*.pts"), None) is not None:
-            return "scenes"
-        raise DataError(path, "no VOC XML, YOLO images/labels or .pts annotations found")
-    if path.suffix == ".xml":
-        return "dlib"
-    if "ellipse" in path.name.lower():
-        return "fddb"
-    if path.name.startswith("wider_face"):
-        return "wider"
-    raise DataError(path, "cannot tell the annotation format from the name: pass --format")
-
-
 @command("evaluate-detect", _args)
 def _evaluate_detect(a: argparse.Namespace) -> int:
     """Recall at IoU 0.5 and 0.3, AP, false boxes per photo, ms per photo and landmark NME of a detector."""
@@ -52,13 +35,8 @@ def _evaluate_detect(a: argparse.Namespace) -> int:
     from ..inference.landmarker import Landmarker
     from ..io import boxes
 
-    fmt = _format(a.annotations) if a.format == "auto" else a.format
-    images = a.images or a.annotations.parent
-    readers = {"voc": lambda: boxes.read_voc_folder(a.annotations), "yolo": lambda: boxes.read_yolo(a.annotations),
-               "scenes": lambda: boxes.read_scenes(a.annotations), "dlib": lambda: boxes.read_dlib_xml(a.annotations),
-               "wider": lambda: boxes.read_wider(a.annotations, images),
-               "fddb": lambda: boxes.read_fddb(a.annotations, images)}
-    photos = readers[fmt]()
+    fmt = boxes.guess_box_format(a.annotations) if a.format == "auto" else a.format
+    photos = boxes.read_boxes(a.annotations, fmt, a.images)
     if a.part:
         try:
             photos = boxes.select_part(photos, a.part)

@@ -16,43 +16,72 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="override the config's epoch count")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; the run's log records it")
     p.add_argument("--workers", type=int, default=1,
-                   help="processes preparing augmented batches (threads when a teacher model runs; more keep a GPU "
-                        "busy; results do not change)")
+                   help="landmark models: processes preparing augmented batches (threads when a teacher model runs; "
+                        "more keep a GPU busy; results do not change)")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="data-parallel processes on this machine, started by torchrun (default 1: none); each "
+                        "trains on its share of every batch; torchrun's own arguments run several machines "
+                        "(docs/training.md)")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps, leaving a checkpoint "
+                                                 "(smoke runs)")
 
 
 @command("train", _train_args)
 def _train(a: argparse.Namespace) -> int:
     """Train a model from a config; resumable with --resume."""
+    from ..core.errors import FacemarkError
     from ..training.config import config_kind, load_config
     from ..training.detect_train import load_detector_config
 
-    if config_kind(a.config) == "mtcnn":
-        from ..training.mtcnn_train import load_mtcnn_config, train_mtcnn
+    if a.nproc < 1 or (a.max_steps is not None and a.max_steps < 1):
+        raise FacemarkError(f"--nproc {a.nproc} / --max-steps {a.max_steps}: at least 1")
+    kind = config_kind(a.config)
+    if kind == "mtcnn":
+        from ..training.mtcnn_train import load_mtcnn_config
 
-        mt = load_mtcnn_config(a.config)
-        if a.data_root:
-            mt.data_root = a.data_root
-        train_mtcnn(mt, a.out or Path("runs") / mt.name, resume=a.resume)
-        return 0
-    if config_kind(a.config) == "detector":
-        from ..training.detect_train import train_detector
-
-        det = load_detector_config(a.config)
-        if a.data_root:
-            det.data_root = a.data_root
-        if a.epochs:
-            det.epochs = a.epochs
-        train_detector(det, a.out or Path("runs") / det.name, resume=a.resume)
-        return 0
-    from ..training.trainer import train
-
-    cfg = load_config(a.config)
+        cfg = load_mtcnn_config(a.config)
+    elif kind == "detector":
+        cfg = load_detector_config(a.config)
+    else:
+        cfg = load_config(a.config)
     if a.data_root:
         cfg.data_root = a.data_root
-    if a.epochs:
+    if a.epochs and kind != "mtcnn":
         cfg.epochs = a.epochs
-    train(cfg, a.out or Path("runs") / cfg.name, resume=a.resume, device=a.device, workers=a.workers)
+    out = a.out or Path("runs") / cfg.name
+    if a.nproc > 1:   # the same command in N processes under torchrun, which sets their ranks
+        return _torchrun(a.argv, a.nproc)
+    if kind == "mtcnn":
+        from ..training.mtcnn_train import train_mtcnn
+
+        train_mtcnn(cfg, out, resume=a.resume, device=a.device, max_steps=a.max_steps)
+    elif kind == "detector":
+        from ..training.detect_train import train_detector
+
+        train_detector(cfg, out, resume=a.resume, device=a.device, max_steps=a.max_steps)
+    else:
+        from ..training.trainer import train
+
+        train(cfg, out, resume=a.resume, device=a.device, workers=a.workers, max_steps=a.max_steps)
     return 0
+
+
+def _torchrun(argv: list[str], nproc: int) -> int:
+    """Run this ``facemark train`` command (``argv``) again in ``nproc`` processes on this machine (torchrun
+    --standalone), without its ``--nproc``."""
+    import subprocess
+
+    args, k = [], 0
+    while k < len(argv):   # the command without --nproc
+        if argv[k] == "--nproc":
+            k += 2
+            continue
+        if not argv[k].startswith("--nproc="):
+            args.append(argv[k])
+        k += 1
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "facemark", *args]
+    return subprocess.run(cmd).returncode
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:
@@ -111,8 +140,6 @@ def _quantize(a: argparse.Namespace) -> int:
     scores = ", ".join(f"{k[4:]} {v:.2%}" for k, v in int8.get("held_aside", {}).items() if k.startswith("nme_"))
     print(f"wrote {path} ({int8['scheme']})" + (f"; NME on {len(held)} held-aside faces: {scores}" if scores else ""))
     if not cpu_has_int8_dot():
-        print("facemark: note: this CPU has no VNNI or AMX: its int8 sums saturate, so the int8 errors above (and "
-              "--method best's choice) are worse than where int8 runs (docs/benchmarks.md); measure int8 on a CPU "
-              "with VNNI or AMX",
-              file=sys.stderr)
+        print("facemark: note: this CPU has no VNNI or AMX: int8 runs slower than fp32 here, so precision='auto' "
+              "loads the fp32 file (the errors above hold wherever int8 runs)", file=sys.stderr)
     return 0

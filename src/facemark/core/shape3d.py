@@ -38,7 +38,7 @@ class FitSettings:
 # are precise: pose MAE from the 2D annotations was 3.43 / 3.32 / 3.31 degrees at outline weights 1 / 0.3 / 0.1
 # (noise 0.015, about 1 px). A model's points are noisier: from those of hrnet68_lp's first stage, 5.81 at
 # (0.3, 0.015) and 5.03 at (0.05, 0.2), where the shape bends less to follow their errors. From the third
-# stage's (tools/pose_settings.py, a wider grid): 4.41 at (0.05, 0.2), 4.26 at (0.05, 1.0), then a plateau
+# stage's (tools/experiments/pose_settings.py, a wider grid): 4.41 at (0.05, 0.2), 4.26 at (0.05, 1.0), then a plateau
 # (4.25 at noise 3 and 10, where the fit is nearly the mean shape); 1.0 keeps the shape its freedom.
 ANNOTATED = FitSettings(outline_weight=0.3, noise=0.015)   # training labels: lifting to 3D, face profiling
 PREDICTED = FitSettings(outline_weight=0.05, noise=1.0)    # head pose and depth of a model's landmarks

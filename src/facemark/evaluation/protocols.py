@@ -14,7 +14,7 @@ from ..core.errors import DataError
 from ..core.schemes import convert
 from ..core.pose import head_poses
 from ..io.datasets import FaceSample, PoseSample, read_pts_folder, read_wflw
-from ..inference.predictor import CropPredictor, predict, predict_uncertain
+from ..inference.predictor import CropPredictor, predict, predict_analysed
 from ..inference.runtime import OnnxLandmarkModel
 from .metrics import nme
 
@@ -33,9 +33,13 @@ def predict_with_uncertainty(model: CropPredictor, samples: list[FaceSample], ch
         part = samples[i:i + chunk]
         crops = [crop_from_landmarks(s.landmarks, model.input_size) for s in part]
         images = [s.load_image() for s in part]
-        pts, unc = predict_uncertain(model, images, crops) if uncertainty else (predict(model, images, crops), None)
-        preds.append(pts)
-        uncs.append(unc)
+        if uncertainty:
+            a = predict_analysed(model, images, crops)
+            preds.append(a.points)
+            uncs.append(a.uncertainty)
+        else:
+            preds.append(predict(model, images, crops))
+            uncs.append(None)
     return np.concatenate(preds), None if any(u is None for u in uncs) else np.concatenate(uncs)
 
 

@@ -196,7 +196,7 @@ class FacemarkDetector(Detector):
     """
 
     name = "facemark"
-    fine_side, fine_below, fine_score = 1280, 64.0, 0.55   # chosen by tools/second_pass_check.py
+    fine_side, fine_below, fine_score = 1280, 64.0, 0.55   # chosen by tools/experiments/second_pass_check.py
 
     def __init__(self, weights: str | Path | None = None, threads: int = 1, max_side: int = 640,
                  min_score: float = 0.5, nms_iou: float = 0.4, turns: tuple[int, ...] = (0,),

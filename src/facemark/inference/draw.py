@@ -12,15 +12,18 @@ AXES = ((np.array([1.0, 0, 0]), (255, 0, 0)), (np.array([0, -1.0, 0]), (0, 255, 
 
 
 def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
-    """An annotated copy of an RGB image."""
+    """An annotated copy of an RGB image. Where a face has ``visibility``, each landmark is shaded by it (green in
+    sight, red covered) and points more likely covered than not are drawn hollow."""
     out = np.ascontiguousarray(image.copy())
     thick = max(1, round(max(image.shape[:2]) / 500))
     for f in faces:
         x1, y1, x2, y2 = (int(round(v)) for v in f.box)
         cv2.rectangle(out, (x1, y1), (x2, y2), (0, 200, 255), thick)
         radius = max(1, round(np.linalg.norm(np.ptp(f.landmarks[:, :2], axis=0)) / 80))
-        for x, y in f.landmarks[:, :2]:
-            cv2.circle(out, (int(round(x)), int(round(y))), radius, (0, 255, 0), -1, cv2.LINE_AA)
+        seen = np.ones(len(f.landmarks)) if f.visibility is None else np.clip(f.visibility, 0.0, 1.0)
+        for (x, y), v in zip(f.landmarks[:, :2], seen):
+            colour = (int(round(255 * (1 - v))), int(round(255 * v)), 0)
+            cv2.circle(out, (int(round(x)), int(round(y))), radius, colour, -1 if v >= 0.5 else 1, cv2.LINE_AA)
         for x, y in f.five:
             cv2.circle(out, (int(round(x)), int(round(y))), radius + 1, (255, 0, 0), -1, cv2.LINE_AA)
         if f.pose:

@@ -35,7 +35,9 @@ class Face:
     enough to align a face without the landmark model), else None; ``track``: the face's track id in a video
     (``inference.tracker``), None for a still image; ``uncertainty`` (N,): each point's expected distance in
     pixels from the true point, and ``quality`` in [0, 1] (1 - expected NME over the box size / 10%), from a
-    model whose card holds an uncertainty calibration (``core.uncertainty``), else None."""
+    model whose card holds an uncertainty calibration (``core.uncertainty``), else None; ``visibility`` (N,):
+    each point's probability of being in sight (not covered by an object or turned behind the face), from a
+    model with a visibility head, else None."""
 
     box: np.ndarray
     score: float
@@ -48,6 +50,7 @@ class Face:
     track: int | None = None
     uncertainty: np.ndarray | None = None
     quality: float | None = None
+    visibility: np.ndarray | None = None
 
     @property
     def pose(self) -> dict[str, float]:
@@ -64,7 +67,8 @@ class Face:
     def to_dict(self) -> dict:
         """JSON-ready: box [x1, y1, x2, y2], score, landmarks [[x, y], ...], five, pose {yaw, pitch, roll}, and
         landmarks_3d [[x, y, z], ...] where the model predicts depth, detector_five where the detector gives it,
-        track where the face was tracked through a video, uncertainty and quality where the model gives them."""
+        track where the face was tracked through a video, uncertainty, quality and visibility where the model
+        gives them."""
         r = lambda a: np.round(np.asarray(a, dtype=np.float64), 2).tolist()  # noqa: E731
         out = {"box": r(self.box), "score": round(float(self.score), 4), "landmarks": r(self.landmarks),
                "five": r(self.five), "pose": {k: round(v, 2) for k, v in self.pose.items()}}
@@ -77,17 +81,23 @@ class Face:
         if self.uncertainty is not None:
             out["uncertainty"] = r(self.uncertainty)
             out["quality"] = round(float(self.quality), 4)
+        if self.visibility is not None:
+            out["visibility"] = np.round(np.asarray(self.visibility, dtype=np.float64), 3).tolist()
         return out
 
 
 def faces_from_points(scheme: Scheme, boxes_scores: list[tuple[np.ndarray, float]], pts: np.ndarray,
-                      uncertainty: np.ndarray | None = None, tracks: list[int] | None = None) -> list[Face]:
+                      uncertainty: np.ndarray | None = None, tracks: list[int] | None = None,
+                      visibility: np.ndarray | None = None) -> list[Face]:
     """Faces of one call from their (B, N, D) points: the 5 points, depth, one lazy pose fit for all, and
-    uncertainty with its quality where given."""
+    uncertainty with its quality, and visibility, where given."""
     poses = LazyPoses(pts, scheme.name) if scheme.shape_points and len(pts) else None
     size = np.sqrt(np.prod(np.ptp(pts[..., :2], axis=1), axis=-1)) if len(pts) else np.zeros(0)
     quality = None if uncertainty is None else face_quality(uncertainty, size)
-    return [Face(box, score, xy(p).copy(), scheme.five_points(xy(p)), p if p.shape[-1] == 3 else None, None, poses, k,
-                 None if tracks is None else tracks[k], None if uncertainty is None else uncertainty[k],
-                 None if quality is None else float(quality[k]))
+    return [Face(box=box, score=score, landmarks=xy(p).copy(), five=scheme.five_points(xy(p)),
+                 landmarks_3d=p if p.shape[-1] == 3 else None, _poses=poses, _index=k,
+                 track=None if tracks is None else tracks[k],
+                 uncertainty=None if uncertainty is None else uncertainty[k],
+                 quality=None if quality is None else float(quality[k]),
+                 visibility=None if visibility is None else visibility[k])
             for k, ((box, score), p) in enumerate(zip(boxes_scores, pts))]

@@ -16,7 +16,7 @@ from ..core.points import check_boxes, xy
 from ..io.images import to_rgb8
 from .detectors import DEFAULT_DETECTOR, DETECTORS, Detector, box_map, build_detector, to_landmark_boxes
 from .face import Face, faces_from_points
-from .predictor import predict, predict_uncertain
+from .predictor import predict, predict_analysed
 from .runtime import DEFAULT_MODEL, OnnxLandmarkModel
 
 DEFAULT_FRAMER = "pfld68_fast"   # the first pass of the refine step
@@ -140,6 +140,6 @@ class Landmarker:
                      for p, a in zip(first, angles)]
         else:
             crops = [crop_from_box(b, self.model.input_size, angle=a) for b, a in zip(lm_boxes, angles)]
-        pts, unc = predict_uncertain(self.model, images, crops)
+        a = predict_analysed(self.model, images, crops)
         boxes = [(np.asarray(box, dtype=np.float64), float(score)) for _, box, score in items]
-        return faces_from_points(self.scheme, boxes, pts, unc)
+        return faces_from_points(self.scheme, boxes, a.points, a.uncertainty, visibility=a.visibility)

@@ -8,7 +8,7 @@ go through ``predict``.
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -22,21 +22,37 @@ class CropPredictor(Protocol):
         """(B, S, S, 3) RGB uint8 crops -> (B, N, D) points in crop pixels."""
 
 
+class Analysis(NamedTuple):
+    """What a model reads from a batch of crops (``OnnxLandmarkModel.analyse``): (B, N, D) points; (B,) the
+    confidence that each crop holds a face (None for a model without one); (B, N) each point's expected error in
+    pixels (None without an uncertainty calibration); (B, N) each point's probability of being in sight (None
+    for a model without a visibility head)."""
+
+    points: np.ndarray
+    confidence: np.ndarray | None = None
+    uncertainty: np.ndarray | None = None
+    visibility: np.ndarray | None = None
+
+    def to_source(self, crops: Sequence[Crop]) -> "Analysis":
+        """The same read-outs of crop-pixel analyses in the source images the ``crops`` were cut from."""
+        pts = np.stack([c.to_source(p) for c, p in zip(crops, self.points)])
+        unc = self.uncertainty
+        if unc is not None:
+            unc = unc * np.array([c.side / c.size for c in crops])[:, None]
+        return self._replace(points=pts, uncertainty=unc)
+
+
 def predict_warped(model: CropPredictor, pixels: np.ndarray, crops: Sequence[Crop]) -> np.ndarray:
     """(B, N, D) source-image points of faces already warped into ``crops`` (``pixels``: (B, S, S, 3))."""
     return np.stack([c.to_source(p) for c, p in zip(crops, model(pixels))])
 
 
-def predict_uncertain(model: CropPredictor, images: Sequence[np.ndarray],
-                      crops: Sequence[Crop]) -> tuple[np.ndarray, np.ndarray | None]:
-    """``predict``'s points (one pass) and (B, N) each point's expected error in source-image pixels, for a model
-    with a calibrated uncertainty (``OnnxLandmarkModel.analyse``); None for others."""
+def predict_analysed(model: CropPredictor, images: Sequence[np.ndarray], crops: Sequence[Crop]) -> Analysis:
+    """``predict``'s points (one pass) with what else the model reads (``Analysis``: uncertainty in source-image
+    pixels, visibility) where it has an ``analyse`` (the shipped models); points alone for others."""
     if not hasattr(model, "analyse"):
-        return predict(model, images, crops), None
-    pixels = np.stack([c.warp(im) for c, im in zip(crops, images)])
-    pts, _, unc = model.analyse(pixels)
-    out = np.stack([c.to_source(p) for c, p in zip(crops, pts)])
-    return out, None if unc is None else unc * np.array([c.side / c.size for c in crops])[:, None]
+        return Analysis(predict(model, images, crops))
+    return model.analyse(np.stack([c.warp(im) for c, im in zip(crops, images)])).to_source(crops)
 
 
 def predict(model: CropPredictor, images: Sequence[np.ndarray], crops: Sequence[Crop], passes: int = 1,

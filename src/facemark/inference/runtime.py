@@ -24,9 +24,10 @@ from ..core.crop import to_input
 from ..core.errors import ArgumentError, DataError, FacemarkError
 from ..core.schemes import Scheme, scheme, scheme_for_points
 from ..core.uncertainty import Calibration
+from .predictor import Analysis
 
 WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
-DEFAULT_MODEL = "hrnet68_w16"  # what detect, evaluate and Landmarker run unless told otherwise
+DEFAULT_MODEL = "hrnet68_pose"  # what detect, evaluate and Landmarker run unless told otherwise
 
 
 def cpu_session(path: Path, threads: int | None = 0, fixed: dict[str, int] | None = None):
@@ -145,6 +146,8 @@ class OnnxLandmarkModel:
                                   "corrupt or replaced weights")
         self.session = cpu_session(path, threads)
         self.input_name = self.session.get_inputs()[0].name
+        names = [o.name for o in self.session.get_outputs()]
+        self._visibility_output = names.index("visibility") if "visibility" in names else None
         # one face (the common call) runs in a second session whose batch size is fixed to 1, made at its first
         # use: it spares the shape arithmetic of a free batch size (up to 16% of an fp32 HRNet's time,
         # docs/benchmarks.md); None where the file's batch size is fixed already
@@ -178,13 +181,13 @@ class OnnxLandmarkModel:
         holds a face: the codec's ``confidence``, e.g. the mean heatmap peak; None for a regression model)."""
         return self._analyse(crops, False)[:2]
 
-    def analyse(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """``scored``'s points and confidence, and (B, N) each point's expected error in crop pixels where the
-        card holds an uncertainty calibration (``core.uncertainty``; from the unmirrored pass with ``flip``),
-        else None."""
+    def analyse(self, crops: np.ndarray) -> Analysis:
+        """``scored``'s points and confidence, with (B, N) each point's expected error in crop pixels where the
+        card holds an uncertainty calibration (``core.uncertainty``; from the unmirrored pass with ``flip``) and
+        (B, N) each point's probability of being in sight where the model has a visibility head."""
         return self._analyse(crops, True)
 
-    def _analyse(self, crops: np.ndarray, uncertainty: bool):
+    def _analyse(self, crops: np.ndarray, uncertainty: bool) -> Analysis:
         """The read-outs of ``analyse``; the uncertainty only when asked (callers that want points skip it)."""
         s = self.input_size
         if getattr(crops, "shape", None) is None or crops.ndim != 4 or crops.shape[1:] != (s, s, 3):
@@ -192,19 +195,29 @@ class OnnxLandmarkModel:
         want = uncertainty and self.calibration is not None
         if len(crops) == 0:
             n = self.scheme.n_points
-            return np.zeros((0, n, self.card.dim)), np.zeros(0), np.zeros((0, n)) if want else None
-        pts, conf, feats = self._run(crops, want)
+            return Analysis(np.zeros((0, n, self.card.dim)), np.zeros(0), np.zeros((0, n)) if want else None,
+                            np.zeros((0, n)) if self.has_visibility else None)
+        pts, conf, feats, vis = self._run(crops, want)
         if self.flip:
-            mirrored, conf2, _ = self._run(np.ascontiguousarray(crops[:, :, ::-1]), False)
+            mirrored, conf2, _, vis2 = self._run(np.ascontiguousarray(crops[:, :, ::-1]), False)
             pts = (pts + self.scheme.flip_points(mirrored, self.input_size)) / 2
             conf = None if conf is None else (conf + conf2) / 2
-        return pts, conf, self.calibration.expected_error(feats) if want and feats is not None else None
+            vis = None if vis is None else (vis + vis2[:, list(self.scheme.flip)]) / 2
+        unc = self.calibration.expected_error(feats) if want and feats is not None else None
+        return Analysis(pts, conf, unc, vis)
 
-    def _run(self, crops: np.ndarray, features: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def _run(self, crops: np.ndarray, features: bool):
+        """Points, confidence, point features (if asked) and visibility (if the model has it) of one pass."""
         out = self._session(len(crops)).run(None, {self.input_name: to_input(crops)})
+        vis = out.pop(self._visibility_output).astype(np.float64) if self.has_visibility else None
         out = out[0] if len(out) == 1 else tuple(out)
         return (self.codec.decode(out), self.codec.confidence(out),
-                self.codec.point_features(out) if features else None)
+                self.codec.point_features(out) if features else None, vis)
+
+    @property
+    def has_visibility(self) -> bool:
+        """Whether the model has a visibility head (an ONNX output named ``visibility``)."""
+        return self._visibility_output is not None
 
     def features(self, crops: np.ndarray) -> np.ndarray | None:
         """(B, N, 2) the codec's per-point features (what an uncertainty calibration is fitted on), or None."""

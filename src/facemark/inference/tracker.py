@@ -28,16 +28,18 @@ from ..core.smoothing import MOTION, SHAPE, EuroSettings, FaceSmoother
 from ..io.images import to_rgb8
 from .detectors import to_detector_boxes, to_landmark_boxes
 from .face import Face, faces_from_points
+from .predictor import Analysis
 
 if TYPE_CHECKING:
     from .landmarker import Landmarker
 
 DETECT_EVERY = 30     # frames between detector runs while every face is tracked (new faces: within about 1 s)
 MAX_MISSED = 10       # frames a lost track waits to be taken up again before it ends
-LOST_BELOW = 0.58     # mean heatmap peak under which a crop holds no face (tools/track_threshold.py)
+LOST_BELOW = 0.535    # mean heatmap peak under which a crop holds no face (tools/track_threshold.py, default model)
 MATCH_IOU = 0.3       # least landmark-box overlap of a detection and the track it continues
 SAME_FACE_IOU = 0.5   # two tracks overlapping more than this follow one face
 UPRIGHT_BEYOND = 25.0  # degrees of roll beyond which a tracked face's crop is turned upright
+REFRAME_BEYOND = 0.08  # a face found this far (share of the crop side) from its crop's centre is framed again
 
 
 @dataclass
@@ -49,6 +51,7 @@ class _Track:
     velocity: np.ndarray            # landmark-box centre motion per frame (pixels), for a lost track's search
     missed: int = 0                 # frames lost (0: tracked)
     uncertainty: np.ndarray | None = None   # the last frame's expected point errors (pixels), if the model has them
+    visibility: np.ndarray | None = None    # the last frame's point visibility, if the model has it
 
     @property
     def box(self) -> np.ndarray:
@@ -122,13 +125,20 @@ class Tracker:
         model = self.lm.model
         crops = [crop_from_landmarks(_moved(tr.raw, tr.velocity), model.input_size, angle=self._angle(tr.raw))
                  for tr in live]
-        pts, conf, unc = model.analyse(np.stack([c.warp(image) for c in crops]))
-        for k, (tr, c, p) in enumerate(zip(live, crops, pts)):
-            if conf is not None and conf[k] < self.lost_below:
+        a = model.analyse(np.stack([c.warp(image) for c in crops])).to_source(crops)
+        # a face that moved further than its last motion said sits off its crop's centre, beyond the framing
+        # error the models were trained with: a second pass framed by the first pass's points finds it again
+        off = [k for k, c in enumerate(crops)
+               if np.abs(_centre(landmark_box(a.points[k])) - (c.cx, c.cy)).max() > REFRAME_BEYOND * c.side]
+        if off:
+            again = [crop_from_landmarks(a.points[k], model.input_size, angle=self._angle(a.points[k])) for k in off]
+            a = _merged(a, off, model.analyse(np.stack([c.warp(image) for c in again])).to_source(again))
+        for k, tr in enumerate(live):
+            if a.confidence is not None and a.confidence[k] < self.lost_below:
                 tr.missed = 1
                 continue
-            new = c.to_source(p)
-            tr.uncertainty = None if unc is None else unc[k] * (c.side / c.size)
+            new = a.points[k]
+            tr.uncertainty, tr.visibility = _row(a.uncertainty, k), _row(a.visibility, k)
             tr.velocity = 0.5 * tr.velocity + 0.5 * (_centre(landmark_box(new)) - _centre(tr.box))
             tr.raw = new
         self._drop_duplicates(live)
@@ -174,18 +184,19 @@ class Tracker:
         # framed again by those points, as the track will be: the model's confidence there must say "a face"
         first = [f.landmarks_3d if f.landmarks_3d is not None else f.landmarks for f in faces]
         crops = [crop_from_landmarks(p, lm.model.input_size, angle=self._angle(p)) for p in first]
-        pts, conf, unc = lm.model.analyse(np.stack([c.warp(image) for c in crops]))
+        a = lm.model.analyse(np.stack([c.warp(image) for c in crops]))
+        conf, a = a.confidence, a.to_source(crops)
         for k, ((i, _), face) in enumerate(zip(items, faces)):
             if conf is not None and conf[k] < self.lost_below:
                 continue
-            pts_k = crops[k].to_source(pts[k])
-            unc_k = None if unc is None else unc[k] * (crops[k].side / crops[k].size)
             if i is None:
-                self.tracks.append(_Track(self.next_id, pts_k, face.score, self._smoother(), np.zeros(2), 0, unc_k))
+                self.tracks.append(_Track(self.next_id, a.points[k], face.score, self._smoother(), np.zeros(2), 0,
+                                          _row(a.uncertainty, k), _row(a.visibility, k)))
                 self.next_id += 1
                 continue
             tr = tracks[i]
-            tr.raw, tr.missed, tr.velocity, tr.uncertainty = pts_k, 0, np.zeros(2), unc_k
+            tr.raw, tr.missed, tr.velocity = a.points[k], 0, np.zeros(2)
+            tr.uncertainty, tr.visibility = _row(a.uncertainty, k), _row(a.visibility, k)
             if tr.smoother is not None:
                 tr.smoother.reset()
 
@@ -209,8 +220,26 @@ class Tracker:
         pts = np.stack(out)
         boxes = to_detector_boxes(np.array([landmark_box(p) for p in pts]), self.lm.detector.box_map)
         unc = None if any(tr.uncertainty is None for tr in live) else np.stack([tr.uncertainty for tr in live])
+        vis = None if any(tr.visibility is None for tr in live) else np.stack([tr.visibility for tr in live])
         return faces_from_points(self.lm.scheme, [(b, tr.score) for b, tr in zip(boxes, live)], pts, unc,
-                                 [tr.id for tr in live])
+                                 [tr.id for tr in live], vis)
+
+
+def _merged(a: Analysis, rows: list[int], b: Analysis) -> Analysis:
+    """``a`` with its faces ``rows`` replaced by ``b``'s (a second pass on some of them)."""
+    def put(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
+        if x is None or y is None:
+            return x
+        x = x.copy()
+        x[rows] = y
+        return x
+    return Analysis(put(a.points, b.points), put(a.confidence, b.confidence), put(a.uncertainty, b.uncertainty),
+                    put(a.visibility, b.visibility))
+
+
+def _row(values: np.ndarray | None, k: int) -> np.ndarray | None:
+    """Row ``k`` of a per-face read-out the model may not give (None)."""
+    return None if values is None else values[k]
 
 
 def _moved(pts: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from ..core.errors import DataError
+from ..core.registry import Registry
 from .datasets import IMAGE_EXTS, _Errors, _image_for, _lines, list_pts, read_pts
 from .headers import read_header
 
@@ -276,3 +277,44 @@ def select_part(photos: list[_Item], part: str) -> list[_Item]:
     rest = part.startswith("-")
     k, n = (int(v) for v in part.lstrip("-").split("/"))
     return [p for i, p in enumerate(photos) if (i % n == k) != rest]
+
+
+# --- the detection formats, by name ------------------------------------------------------------------------------
+
+BOX_FORMATS: Registry[list[PhotoBoxes]] = Registry("detection format")
+BOX_FORMATS.register("voc")(lambda path, images=None: read_voc_folder(path))
+BOX_FORMATS.register("yolo")(lambda path, images=None: read_yolo(path))
+BOX_FORMATS.register("scenes")(lambda path, images=None: read_scenes(path))
+BOX_FORMATS.register("dlib")(lambda path, images=None: read_dlib_xml(path))
+BOX_FORMATS.register("wider")(lambda path, images=None: read_wider(path, images or Path(path).parent))
+BOX_FORMATS.register("fddb")(lambda path, images=None: read_fddb(path, images or Path(path).parent))
+
+
+def read_boxes(path: str | Path, fmt: str = "auto", images: str | Path | None = None) -> list[PhotoBoxes]:
+    """The annotated photos of a detection dataset in any of ``BOX_FORMATS`` (``auto``: told from the files);
+    ``images``: the folder WIDER's and FDDB's image paths are relative to (default: the list file's folder)."""
+    path = Path(path)
+    fmt = guess_box_format(path) if fmt == "auto" else fmt
+    if fmt not in BOX_FORMATS:
+        raise DataError(path, f"unknown detection format {fmt!r} (known: {', '.join(BOX_FORMATS.names())})")
+    return BOX_FORMATS.build(fmt, path=path, images=images)
+
+
+def guess_box_format(path: Path) -> str:
+    """A detection dataset's format from its files: a folder of VOC XML, a YOLO split or 300W scenes; a dlib
+    imglab XML, an FDDB ellipse list or a WIDER list file."""
+    if path.is_dir():
+        if (path / "images").is_dir():
+            return "yolo"
+        if next(path.rglob("*.xml"), None) is not None:
+            return "voc"
+        if next(path.rglob("*.pts"), None) is not None:
+            return "scenes"
+        raise DataError(path, "no VOC XML, YOLO images/labels or .pts annotations found")
+    if path.suffix == ".xml":
+        return "dlib"
+    if "ellipse" in path.name.lower():
+        return "fddb"
+    if path.name.startswith("wider_face"):
+        return "wider"
+    raise DataError(path, "cannot tell the annotation format from the name: pass --format")

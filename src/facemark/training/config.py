@@ -39,7 +39,8 @@ class AugmentConfig:
     colour_prob: float = 0.8     # brightness / contrast / saturation jitter
     grey_prob: float = 0.1
     blur_prob: float = 0.15
-    occlusion_prob: float = 0.3  # a random rectangle of 15-40% of the side, flat colour or noise
+    occlusion_prob: float = 0.3  # an occluder of 15-40% of the side: rectangle or ellipse; flat colour, noise
+                                 # or a patch of the pre-crop (the points it covers are labelled not visible)
     profile_prob: float = 0.0    # re-render the face turned out of plane (training.profile; iBUG-68 only)
     profile_turn: float = 60.0   # largest turn in degrees (15 to this, away from the frontal view, to |yaw| <= 90)
     profile_pitch: float = 0.0   # profiled faces also tilt up or down by up to this many degrees (uniform +-)
@@ -118,6 +119,8 @@ class TrainConfig:
     bf16: bool = False            # bf16 autocast: fast only on CPUs with AVX-512 BF16 / AMX
     data_root: str = field(default_factory=default_data_root)
     init_from: str = ""           # start from this checkpoint's (or exported .onnx's) weights, not from scratch
+    train_only: list = field(default_factory=list)  # module names: only these train, the rest stays as loaded
+    visibility_weight: float = 1.0  # the visibility loss's weight, for a model with a visibility head
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     stc: StcConfig = field(default_factory=StcConfig)
@@ -206,6 +209,10 @@ def check(cfg: TrainConfig, where: str) -> TrainConfig:
         raise DataError(where, f"augment.profile_prob: face profiling re-renders iBUG-68 faces, not {cfg.scheme}")
     if cfg.dim == 3 and not ibug:
         raise DataError(where, f"dim: 3D labels come from the iBUG-68 shape model's fit, not from {cfg.scheme}")
+    if cfg.train_only and not cfg.init_from:
+        raise DataError(where, "train_only: freezing the rest of a model needs init_from (weights to keep)")
+    if cfg.visibility_weight < 0:
+        raise DataError(where, f"visibility_weight: at least 0, not {cfg.visibility_weight}")
     try:
         codec = build_codec(cfg.codec, cfg.input_size, cfg.spec.n_points, cfg.dim)
     except (KeyError, TypeError, ValueError) as e:

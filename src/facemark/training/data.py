@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from ..core.schemes import Scheme
 from ..core.shape3d import ANNOTATED
 from ..io.datasets import WFLW_ATTRIBUTES, FaceSample, load_dataset
 from .config import AugmentConfig
+from .engine import Shard
 from .profile import lift, profile, turn_for
 
 
@@ -73,7 +75,7 @@ def build_cropset(samples: list[FaceSample], size: int, margin: float, cache_dir
     cs = CropSet(np.stack([d[0] for d in done]), np.stack([d[1] for d in done]).astype(np.float32), margin)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp.npz")
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp.npz")   # one per process under torchrun
         np.savez(tmp, images=cs.images, landmarks=cs.landmarks)
         tmp.replace(cache)
     return cs
@@ -144,14 +146,18 @@ class Augmenter:
         self.scheme = layout
 
     def __call__(self, image: np.ndarray, pts: np.ndarray, face_side: float,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A model crop, its points and (N,) booleans: which points are in sight (not turned behind the face by
+        profiling, not under the pasted occluder)."""
         c = self.cfg
         centre = np.full(2, (image.shape[0] - 1) / 2.0)
+        seen = np.ones(len(pts), bool)
+        source = image
         if c.profile_prob and rng.random() < c.profile_prob:
             fit = lift(pts)
             yaw = turn_for(pts, rng, c.profile_turn, fit=fit)
             pitch = rng.uniform(-c.profile_pitch, c.profile_pitch) if c.profile_pitch else 0.0
-            image, pts = profile(image, pts, yaw, pitch, fit)
+            image, pts, seen = profile(image, pts, yaw, pitch, fit)
             framed = crop_from_landmarks(pts, self.size)   # frame the turned face as inference will
             centre, face_side = np.array([framed.cx, framed.cy]), framed.side
         side = face_side * rng.uniform(*c.scale)
@@ -163,8 +169,12 @@ class Augmenter:
         if rng.random() < c.flip_prob:
             out = np.ascontiguousarray(out[:, ::-1])
             p = self.scheme.flip_points(p, self.size)
+            seen = seen[list(self.scheme.flip)]
         out = self._photometric(out, rng)
-        return out, p
+        if rng.random() < c.occlusion_prob:
+            out, covered = self._occlude(out, p, source, rng)
+            seen = seen & ~covered
+        return out, p, seen
 
     def _photometric(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         c = self.cfg
@@ -177,12 +187,38 @@ class Augmenter:
             f = np.repeat(f.mean(axis=2, keepdims=True), 3, axis=2)
         if rng.random() < c.blur_prob:
             f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.5, 1.5))
-        if rng.random() < c.occlusion_prob:
-            h, w = (rng.uniform(0.15, 0.4, 2) * self.size).astype(int)
-            y, x = rng.integers(0, self.size - h), rng.integers(0, self.size - w)
-            fill = rng.uniform(0, 255, (h, w, 3)) if rng.random() < 0.5 else rng.uniform(0, 255, 3)
-            f[y:y + h, x:x + w] = fill
         return np.clip(f, 0, 255).astype(np.uint8)
+
+    def _occlude(self, img: np.ndarray, pts: np.ndarray, source: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Paste an occluder (15-40% of the side; a rectangle or an ellipse; flat colour, noise, or a patch of the
+        pre-crop ``source``: hair, clothes, background or skin) and return which points it covers."""
+        s = self.size
+        h, w = (rng.uniform(0.15, 0.4, 2) * s).astype(int)
+        y, x = rng.integers(0, s - h), rng.integers(0, s - w)
+        mask = np.zeros((s, s), np.uint8)
+        if rng.random() < 0.5:
+            mask[y:y + h, x:x + w] = 1
+        else:
+            cv2.ellipse(mask, (int(x + w // 2), int(y + h // 2)), (int(w // 2), int(h // 2)),
+                        float(rng.uniform(0, 180)), 0, 360, 1, -1)
+        inside = mask[y:y + h, x:x + w] > 0   # a turned ellipse is cut to its box, where the fill goes
+        kind = rng.integers(3)
+        if kind == 0:
+            fill = np.broadcast_to(rng.uniform(0, 255, 3), (h, w, 3))
+        elif kind == 1:
+            fill = rng.uniform(0, 255, (h, w, 3))
+        else:
+            k = int(rng.integers(min(h, w), source.shape[0] // 2 + 1))
+            sy, sx = rng.integers(0, source.shape[0] - k + 1, 2)
+            fill = cv2.resize(source[sy:sy + k, sx:sx + k], (int(w), int(h)), interpolation=cv2.INTER_AREA)
+        out = img.copy()
+        out[y:y + h, x:x + w][inside] = np.clip(fill, 0, 255).astype(np.uint8)[inside]
+        px = np.round(xy(pts)).astype(int) - (x, y)
+        ok = ((px >= 0) & (px < (w, h))).all(axis=1)
+        covered = np.zeros(len(pts), bool)
+        covered[ok] = inside[px[ok, 1], px[ok, 0]]
+        return out, covered
 
 
 @dataclass
@@ -200,8 +236,10 @@ def _make_in_worker(k: int) -> Batch:
 
 
 def batches(cs: CropSet, weights: np.ndarray, extras: dict[str, np.ndarray], aug: Augmenter, task,
-            batch_size: int, rng: np.random.Generator, workers: int = 1, processes: bool = False) -> Iterator[Batch]:
-    """One epoch of augmented batches in a random order (the last incomplete batch is dropped).
+            batch_size: int, rng: np.random.Generator, workers: int = 1, processes: bool = False,
+            shard: Shard = Shard()) -> Iterator[Batch]:
+    """One epoch of augmented batches in a random order (the last incomplete batch is dropped); with a
+    ``shard`` of several processes, this process's share of each (its own random numbers per batch).
 
     ``task.targets`` turns each batch's augmented points, per-sample ``extras`` and crops into its targets. Batches
     are prepared by ``workers`` helpers while the model trains: threads (OpenCV and NumPy release the GIL), or
@@ -214,11 +252,12 @@ def batches(cs: CropSet, weights: np.ndarray, extras: dict[str, np.ndarray], aug
     seeds = rng.integers(0, 2**63 - 1, len(order) // batch_size)
 
     def make(k: int) -> Batch:
-        r = np.random.default_rng(seeds[k])
-        idx = order[k * batch_size:(k + 1) * batch_size]
-        crops, pts = zip(*(aug(cs.images[i], cs.landmarks[i], cs.face_side, r) for i in idx))
+        r = np.random.default_rng(seeds[k] if shard.world == 1 else [seeds[k], shard.rank])
+        idx = shard.part(order[k * batch_size:(k + 1) * batch_size])
+        crops, pts, seen = zip(*(aug(cs.images[i], cs.landmarks[i], cs.face_side, r) for i in idx))
         crops = np.stack(crops)
-        targets = task.targets(np.stack(pts), {name: v[idx] for name, v in extras.items()}, crops)
+        per_sample = {name: v[idx] for name, v in extras.items()}
+        targets = task.targets(np.stack(pts), {**per_sample, "visible": np.stack(seen)}, crops)
         return Batch(to_input(crops), targets, weights[idx])
 
     forked = processes and workers > 1 and "fork" in multiprocessing.get_all_start_methods()

@@ -26,15 +26,12 @@ from ..core.align import umeyama
 from ..core.crop import crop_from_landmarks
 from ..core.schemes import scheme
 from ..core.shape3d import shape_model
-from ..io.boxes import PhotoBoxes, read_scenes, read_voc_folder, read_yolo, select_part
+from ..io.boxes import PhotoBoxes, read_boxes, select_part
 from ..io.datasets import FaceSample, load_dataset
 from ..io.images import read_image
 
 FIVE_FLIP = [1, 0, 2, 4, 3]
 TURNED_TILT = 20.0   # the largest tilt of a quarter-turned sample whose faces are background
-READERS = {"voc": read_voc_folder, "yolo": read_yolo, "scenes": read_scenes}
-
-
 @dataclass
 class Photo:
     """A decoded photo (RGB, longer side at most ``max_side``) with boxes (K, 4), 5 points (K, 5, 2; NaN where
@@ -65,16 +62,18 @@ def _decode(p: PhotoBoxes, max_side: int, extra: np.ndarray) -> Photo:
 
 
 def read_photos(specs: list[dict], root: Path) -> list[PhotoBoxes]:
-    """The annotated photos of dataset specs ({format, path, part}), not decoded."""
+    """The annotated photos of dataset specs ({format, path[, images], part}: `io.boxes.BOX_FORMATS`), not decoded."""
     return [p for spec in specs
-            for p in select_part(READERS[spec["format"]](root / spec["path"]), spec.get("part", ""))]
+            for p in select_part(read_boxes(root / spec["path"], spec["format"],
+                                            root / spec["images"] if "images" in spec else None),
+                                 spec.get("part", ""))]
 
 
 def load_photos(specs: list[dict], root: Path, max_side: int = 640, threads: int = 2,
                 ignore_boxes: dict[str, list] | None = None) -> list[Photo]:
     """Every photo of the datasets ``specs`` ({format, path, part}) lists, decoded (faces with 68 landmarks boxed
     by ``face_box``, as face-detection sets draw them); ``ignore_boxes`` (photo path under ``root`` -> boxes,
-    from ``tools/mine_ignore.py``) adds ignore regions: faces a first-round detector found that the
+    from ``tools/experiments/mine_ignore.py``) adds ignore regions: faces a first-round detector found that the
     annotations leave out, neither face nor background."""
     photos = read_photos(specs, root)
     ignore_boxes = ignore_boxes or {}

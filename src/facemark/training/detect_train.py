@@ -8,22 +8,16 @@ of faces with known points only). Runs are resumable (``last.pt`` every epoch), 
 """
 from __future__ import annotations
 
-import copy
 import json
-import math
-import random
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
-from tqdm import tqdm
 
 from ..core.crop import to_input
 from ..core.detection import cells, encode
@@ -32,9 +26,10 @@ from ..evaluation.detection import evaluate_detector
 from ..inference.detectors import FacemarkDetector
 from ..inference.runtime import sha256_of
 from .config import _read_yaml, default_data_root
-from ..io.boxes import select_part
+from ..io.boxes import BOX_FORMATS, select_part
 from ..io.datasets import FORMATS
-from .detect_data import READERS, DetectionAugmenter, Photo, load_patches, load_photos, read_photos
+from .detect_data import DetectionAugmenter, Photo, load_patches, load_photos, read_photos
+from .engine import Engine, Job, Schedule, Shard, Stage, load_checkpoint
 from .from_onnx import load_onnx_weights
 from .models.detector import FaceDetector
 
@@ -79,8 +74,9 @@ def checked_values(path: Path, cls: type, what: str) -> dict:
 def check_photo_data(path: Path, data: dict) -> None:
     """``data.train`` / ``data.val``: photo datasets as ``{format, path, part}``; ``data.train`` not empty."""
     for i, spec in enumerate(data.get("train", [])):
-        if not isinstance(spec, dict) or spec.get("format") not in READERS or "path" not in spec:
-            raise DataError(path, f"data.train[{i}]: expected {{format: {'|'.join(READERS)}, path: ...}}, got {spec}")
+        if not isinstance(spec, dict) or spec.get("format") not in BOX_FORMATS or "path" not in spec:
+            raise DataError(path, f"data.train[{i}]: expected {{format: {'|'.join(BOX_FORMATS.names())}, path: ..."
+                                  f"[, images: ...]}}, got {spec}")
     for i, spec in enumerate(data.get("paste_faces", [])):
         if not isinstance(spec, str) and not (isinstance(spec, dict) and spec.get("format") in FORMATS):
             raise DataError(path, f"data.paste_faces[{i}]: expected a 300W-layout folder or {{format: "
@@ -97,7 +93,7 @@ def check_photo_data(path: Path, data: dict) -> None:
 
 
 def ignore_boxes(data: dict) -> dict[str, list]:
-    """The ignore regions the file ``data.ignore_boxes`` holds (``tools/mine_ignore.py``: photo -> boxes), or {};
+    """The ignore regions the file ``data.ignore_boxes`` holds (``tools/experiments/mine_ignore.py``: photo -> boxes), or {};
     an error names that file and the key."""
     if "ignore_boxes" not in data:
         return {}
@@ -109,7 +105,7 @@ def ignore_boxes(data: dict) -> dict[str, list]:
         if not isinstance(found, dict) or not all(np.shape(v)[1:] == (4,) for v in found.values()):
             raise ValueError
     except (ValueError, KeyError, TypeError) as e:
-        raise DataError(file, f"data.ignore_boxes: not a tools/mine_ignore.py file of photo -> [[x1, y1, x2, y2], "
+        raise DataError(file, f"data.ignore_boxes: not a tools/experiments/mine_ignore.py file of photo -> [[x1, y1, x2, y2], "
                               f"...] ({e.__class__.__name__})") from None
     return found
 
@@ -145,7 +141,8 @@ class TorchFaceDetector(FacemarkDetector):
 
     @torch.no_grad()
     def _run(self, x: np.ndarray) -> np.ndarray:
-        return self.model.eval()(torch.from_numpy(x))[0].numpy()
+        device = next(self.model.parameters()).device
+        return self.model.eval()(torch.from_numpy(x).to(device))[0].cpu().numpy()
 
 
 def giou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -185,7 +182,7 @@ def detection_loss(out: torch.Tensor, t: dict[str, torch.Tensor], box_weight: fl
     return total, {"cls": float(cls.detach()), "box": float(box.detach()), "points": float(pts.detach())}
 
 
-def _batch(aug: DetectionAugmenter, grid, idx: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+def _batch(aug: DetectionAugmenter, grid, idx: np.ndarray, seed) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     samples: list[Photo] = [aug(int(i), rng) for i in idx]
     targets = [encode(grid, s.boxes, s.points, s.ignore) for s in samples]
@@ -194,19 +191,16 @@ def _batch(aug: DetectionAugmenter, grid, idx: np.ndarray, seed: int) -> dict[st
             "points": np.stack([t.points for t in targets]), "has_points": np.stack([t.has_points for t in targets])}
 
 
-def start_run(cfg: Any, run_dir: Path, resume: bool) -> Path:
-    """Prepare a detector-kind run directory (refusing to overwrite a run unless resuming), write its resolved
-    config, seed every RNG, set the threads; returns the path of its ``last.pt``."""
-    last = Path(run_dir) / "last.pt"
-    if last.is_file() and not resume:
-        raise FacemarkError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    last.parent.mkdir(parents=True, exist_ok=True)
-    (last.parent / "config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
-    torch.set_num_threads(cfg.threads)
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    return last
+def prefetched(make: Callable[[int], Any], steps: int) -> Iterator[Any]:
+    """``make(0)``, ``make(1)``, ... ``make(steps - 1)``, each prepared on a helper thread while the previous one
+    trains."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(make, 0) if steps else None
+        for k in range(steps):
+            b = pending.result()
+            if k + 1 < steps:
+                pending = pool.submit(make, k + 1)
+            yield b
 
 
 def val_photos(data: dict, root: Path) -> list:
@@ -222,113 +216,82 @@ def card_training(card: dict, log: Path | None) -> None:
         card["validation"] = next((r["val"] for r in reversed(records) if "val" in r), None)
 
 
-class Ema:
-    """An exponential moving average of a model's weights and BatchNorm statistics (as YOLO and SCRFD train):
-    the decay ramps up from 0 over the first steps, so the average does not keep the initial weights."""
-
-    def __init__(self, model: torch.nn.Module, decay: float) -> None:
-        self.model = copy.deepcopy(model).eval()
-        self.decay = decay
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module, step: int) -> None:
-        d = min(self.decay, (1 + step) / (10 + step))
-        for avg, new in zip(self.model.state_dict().values(), model.state_dict().values()):
-            if avg.is_floating_point():
-                avg.mul_(d).add_(new.detach(), alpha=1 - d)
-            else:
-                avg.copy_(new)
+def detection_metrics(detector, photos: list) -> dict:
+    """The validation numbers a detector run logs."""
+    rep = evaluate_detector(detector, photos)
+    return {k: rep[k] for k in ("recall", "recall_iou30", "ap", "false_per_photo") if k in rep}
 
 
-def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False) -> Path:
-    """Train (or resume) a detector run in ``run_dir``; returns it."""
-    run_dir = Path(run_dir)
-    last = start_run(cfg, run_dir, resume)
-    model = FaceDetector(**cfg.model).to(memory_format=torch.channels_last)   # ~1.7x faster on CPU
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    epoch = 0
-    ema = None
-    if resume and last.is_file():
-        st = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(st.get("raw", st["model"]))
-        opt.load_state_dict(st["optimizer"])
-        epoch = st["epoch"]
-        if cfg.ema:
-            ema = Ema(model, cfg.ema)
-            ema.model.load_state_dict(st["model"])
-    elif cfg.init_from:
-        if not Path(cfg.init_from).is_file():
-            raise FacemarkError(f"{cfg.init_from}: init_from checkpoint not found")
-        if Path(cfg.init_from).suffix != ".onnx":   # an exported model is read once the photos are (below)
-            model.load_state_dict(torch.load(cfg.init_from, map_location="cpu", weights_only=False)["model"])
-    root = Path(cfg.data_root)
-    print(f"reading photos under {root} ...", file=sys.stderr)
-    photos = load_photos(cfg.data["train"], root, threads=cfg.threads,
-                         ignore_boxes=ignore_boxes(cfg.data))
-    patches = load_patches(cfg.data.get("paste_faces", []), root, cfg.data.get("paste_limit", 2000), cfg.seed)
-    val = val_photos(cfg.data, root)
-    print(f"train {len(photos)} photos, {sum(len(p.boxes) for p in photos)} faces, {len(patches)} faces to paste; "
-          f"val {len(val)} photos", file=sys.stderr)
-    aug = DetectionAugmenter(photos, patches, cfg.input_size, cfg.augment)
-    grid = cells(cfg.input_size, cfg.input_size)
-    if epoch == 0 and Path(cfg.init_from).suffix == ".onnx":
-        # a shipped detector (its checkpoint gone): BatchNorm statistics measured on 64 augmented samples
-        x = _batch(aug, grid, np.arange(min(64, len(photos))), cfg.seed)["x"]
-        load_onnx_weights(model, Path(cfg.init_from), torch.from_numpy(x))
-        model.to(memory_format=torch.channels_last)
-        print(f"initialised from {cfg.init_from}", file=sys.stderr)
-    if cfg.ema and ema is None:
-        ema = Ema(model, cfg.ema)
-    steps = len(photos) // cfg.batch_size
-    total = cfg.epochs * steps
-    while epoch < cfg.epochs:
-        t0 = time.time()
+class DetectorJob(Job, Stage):
+    """The detector's run on the engine: one stage; warm-up over 300 steps, cosine to 0, gradients clipped at
+    norm 10, the weight average with ``ema``; validated every 5 epochs and at the end."""
+
+    kind = "detector"
+
+    def __init__(self, cfg: DetectorConfig) -> None:
+        Job.__init__(self, asdict(cfg), cfg.seed, cfg.threads)
+        self.cfg = cfg
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        model = FaceDetector(**self.cfg.model).to(memory_format=torch.channels_last)   # ~1.7x faster on CPU
+        Stage.__init__(self, "train", model, self.cfg.epochs, self.cfg.lr, self.cfg.weight_decay, Schedule(300),
+                       clip=10.0, ema=self.cfg.ema)
+        return {"model": model}
+
+    def stages(self) -> list[Stage]:
+        return [self]
+
+    def prepare(self, device: torch.device, fresh: bool) -> None:
+        cfg = self.cfg
+        init = Path(cfg.init_from) if cfg.init_from else None
+        if fresh and init is not None:
+            if not init.is_file():
+                raise FacemarkError(f"{cfg.init_from}: init_from checkpoint not found")
+            if init.suffix != ".onnx":   # an exported model is read once the photos are (below)
+                self.model.load_state_dict(load_checkpoint(init)["modules"]["model"])
+        root = Path(cfg.data_root)
+        print(f"reading photos under {root} ...", file=sys.stderr)
+        self.photos = load_photos(cfg.data["train"], root, threads=cfg.threads, ignore_boxes=ignore_boxes(cfg.data))
+        patches = load_patches(cfg.data.get("paste_faces", []), root, cfg.data.get("paste_limit", 2000), cfg.seed)
+        self.val = val_photos(cfg.data, root)
+        print(f"train {len(self.photos)} photos, {sum(len(p.boxes) for p in self.photos)} faces, {len(patches)} "
+              f"faces to paste; val {len(self.val)} photos", file=sys.stderr)
+        self.aug = DetectionAugmenter(self.photos, patches, cfg.input_size, cfg.augment)
+        self.grid = cells(cfg.input_size, cfg.input_size)
+        if fresh and init is not None and init.suffix == ".onnx":
+            # a shipped detector (its checkpoint gone): BatchNorm statistics measured on 64 augmented samples
+            x = _batch(self.aug, self.grid, np.arange(min(64, len(self.photos))), cfg.seed)["x"]
+            load_onnx_weights(self.model, init, torch.from_numpy(x).to(device))
+            self.model.to(memory_format=torch.channels_last)
+            print(f"initialised from {cfg.init_from}", file=sys.stderr)
+
+    def steps(self) -> int:
+        return len(self.photos) // self.cfg.batch_size
+
+    def batches(self, epoch: int, shard: Shard) -> Iterator[dict[str, np.ndarray]]:
+        cfg, steps = self.cfg, self.steps()
         rng = np.random.default_rng([cfg.seed, epoch])
-        order = rng.permutation(len(photos))
+        order = rng.permutation(len(self.photos))
         seeds = rng.integers(0, 2**63 - 1, steps)
-        model.train()
-        sums = {"loss": 0.0, "cls": 0.0, "box": 0.0, "points": 0.0}
-        with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(_batch, aug, grid, order[:cfg.batch_size], seeds[0])
-            for k in tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr,
-                          disable=not sys.stderr.isatty(), leave=False):
-                b = pending.result()
-                if k + 1 < steps:
-                    pending = pool.submit(_batch, aug, grid, order[(k + 1) * cfg.batch_size:(k + 2) * cfg.batch_size],
-                                          seeds[k + 1])
-                step = epoch * steps + k
-                lr = cfg.lr * (min(1.0, (step + 1) / 300) * 0.5 * (1 + math.cos(math.pi * step / total)))
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                t = {key: torch.from_numpy(v) for key, v in b.items() if key != "x"}
-                x = torch.from_numpy(b["x"]).contiguous(memory_format=torch.channels_last)
-                loss, parts = detection_loss(model(x), t, cfg.loss["box"], cfg.loss["points"])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-                opt.step()
-                if ema:
-                    ema.update(model, step)
-                sums["loss"] += float(loss.detach())
-                for key, v in parts.items():
-                    sums[key] += v
-        epoch += 1
-        record: dict[str, Any] = {"epoch": epoch, **{k: round(v / steps, 5) for k, v in sums.items()},
-                                  "train_s": round(time.time() - t0, 1)}
-        if val and (epoch % 5 == 0 or epoch == cfg.epochs):
-            rep = evaluate_detector(TorchFaceDetector(ema.model if ema else model), val)
-            record["val"] = {k: rep[k] for k in ("recall", "recall_iou30", "ap", "false_per_photo") if k in rep}
-        print(json.dumps(record), file=sys.stderr)
-        with (run_dir / "log.jsonl").open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        tmp = run_dir / "last.pt.tmp"
-        # "model" is the model to use (the average, with ema); "raw" the trained weights a resume goes on from
-        torch.save({"model": (ema.model if ema else model).state_dict(), "optimizer": opt.state_dict(),
-                    "epoch": epoch, "config": asdict(cfg), **({"raw": model.state_dict()} if ema else {})}, tmp)
-        tmp.replace(last)
-    return run_dir
+        return prefetched(lambda k: _batch(self.aug, self.grid,
+                                           shard.part(order[k * cfg.batch_size:(k + 1) * cfg.batch_size]),
+                                           seeds[k] if shard.world == 1 else [seeds[k], shard.rank]), steps)
+
+    def loss(self, model: torch.nn.Module, b: dict[str, np.ndarray], device: torch.device):
+        t = {key: torch.from_numpy(v).to(device) for key, v in b.items() if key != "x"}
+        x = torch.from_numpy(b["x"]).to(device).contiguous(memory_format=torch.channels_last)
+        return detection_loss(model(x), t, self.cfg.loss["box"], self.cfg.loss["points"])
+
+    def validate(self, model: torch.nn.Module, epoch: int) -> dict | None:
+        if not self.val or (epoch % 5 and epoch != self.cfg.epochs):
+            return None
+        return detection_metrics(TorchFaceDetector(model), self.val)
+
+
+def train_detector(cfg: DetectorConfig, run_dir: Path, resume: bool = False, device: str = "cpu",
+                   max_steps: int | None = None) -> Path:
+    """Train (or resume) a detector run in ``run_dir``; returns it."""
+    return Engine(run_dir, device, max_steps).run(DetectorJob(cfg), resume)
 
 
 def export_detector(st: dict, name: str, out_dir: Path, extra: dict | None = None,
@@ -337,7 +300,7 @@ def export_detector(st: dict, name: str, out_dir: Path, extra: dict | None = Non
     checks the paths first); the run's ``log`` gives the card its training time and last validation."""
     cfg = st["config"]
     model = FaceDetector(**cfg["model"]).eval()
-    model.load_state_dict(st["model"])
+    model.load_state_dict(st["modules"]["model"])
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path, tmp = out_dir / f"{name}.onnx", out_dir / f".{name}.onnx.tmp"
     torch.onnx.export(model, torch.zeros(1, 3, 320, 320), str(tmp), input_names=["image"], output_names=["cells"],
@@ -345,7 +308,7 @@ def export_detector(st: dict, name: str, out_dir: Path, extra: dict | None = Non
     tmp.replace(onnx_path)
     card = {"name": name, "kind": "detector", "strides": [8, 16, 32], "outputs": 15,
             "sha256": sha256_of(onnx_path), "parameters": sum(p.numel() for p in model.parameters()),
-            "epochs_run": st["epoch"], "config": cfg, **{k: st[k] for k in ("mixed_from",) if k in st},
+            "epochs_run": st["done"]["train"], "config": cfg, **{k: st[k] for k in ("mixed_from",) if k in st},
             **(extra or {})}
     card_training(card, log)
     onnx_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")

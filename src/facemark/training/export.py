@@ -11,6 +11,7 @@ import torch
 from ..core.errors import DataError
 from ..inference.runtime import sha256_of
 from .config import config_from_dict
+from .engine import load_checkpoint
 from .models import build_model
 
 
@@ -33,19 +34,19 @@ def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None
     taken = [p for p in (out_dir / f"{name}.onnx", out_dir / f"{name}.json") if p.exists()]
     if taken and not force:
         raise DataError(taken[0], "already exists; pass --force to replace it (or choose another --name / --out)")
-    st = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if st["config"].get("kind") == "mtcnn":
+    st = load_checkpoint(checkpoint)
+    if st["kind"] == "mtcnn":
         from .mtcnn_train import export_mtcnn
 
         return export_mtcnn(st, name, out_dir, extra, checkpoint.parent / "log.jsonl")
-    if st["config"].get("kind") == "detector":
+    if st["kind"] == "detector":
         from .detect_train import export_detector
 
         return export_detector(st, name, out_dir, extra, checkpoint.parent / "log.jsonl")
     cfg = config_from_dict(st["config"], str(checkpoint))
     spec = cfg.spec
     model = build_model(spec, cfg.model)
-    model.load_state_dict(st["model"])
+    model.load_state_dict(st["modules"]["model"])
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / f"{name}.onnx"
@@ -54,6 +55,8 @@ def export(checkpoint: Path, name: str, out_dir: Path, extra: dict | None = None
     with torch.no_grad():
         sample = model(dummy)
     outputs = [f"output_{k}" for k in range(len(sample))] if isinstance(sample, tuple) else ["output"]
+    if cfg.model.get("visibility"):   # the visibility head's output, which the runtime finds by its name
+        outputs = (["output"] if len(outputs) == 2 else outputs[:-1]) + ["visibility"]
     # the wrapper must be in eval mode too: the exporter restores its mode (and so its children's) afterwards
     torch.onnx.export(_Inference(model).eval(), (dummy,), str(tmp), input_names=["image"], output_names=outputs,
                       dynamic_axes={name: {0: "batch"} for name in ["image", *outputs]}, opset_version=17,

@@ -6,7 +6,8 @@ in the order the forward pass runs them, the weights of the ONNX node in the sam
 BatchNorm the statistics and affine parameters that reproduce the folded layer: measured on real inputs, so
 that in training mode, where BatchNorm normalises by each batch's own statistics, the model starts near where
 the ONNX model is, not from rescaled activations. The rebuilt model must answer as the ONNX file does, or the
-file is refused (a DataError naming it).
+file is refused (a DataError naming it). A model's ``optional`` heads (a visibility head added to a shipped
+model) may be missing from the file: they keep their fresh weights.
 """
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ from ..core.errors import DataError
 _LAYERS = (nn.Conv2d, nn.Linear)
 
 
-def _run_order(model: nn.Module, x: torch.Tensor) -> tuple[list[nn.Module], dict[nn.Module, nn.BatchNorm2d]]:
+def _run_order(model: nn.Module, x: torch.Tensor,
+               skip: tuple[str, ...] = ()) -> tuple[list[nn.Module], dict[nn.Module, nn.BatchNorm2d]]:
     """The model's convolution and linear layers in the order one forward pass runs them, and the BatchNorm that
-    takes each one's output directly, where there is one (eval mode, no gradients)."""
+    takes each one's output directly, where there is one (eval mode, no gradients); layers inside the submodules
+    named in ``skip`` are left out."""
     order: list[nn.Module] = []
     made: dict[int, tuple[nn.Module, torch.Tensor]] = {}   # by the output's id, kept alive so no id is reused
     follows: dict[nn.Module, nn.BatchNorm2d] = {}
@@ -36,8 +39,10 @@ def _run_order(model: nn.Module, x: torch.Tensor) -> tuple[list[nn.Module], dict
         if id(i[0]) in made:
             follows[made[id(i[0])][0]] = bn
 
-    hooks = [m.register_forward_hook(ran) for m in model.modules() if isinstance(m, _LAYERS)]
-    hooks += [m.register_forward_pre_hook(takes) for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    skipped = {id(m) for name in skip for m in model.get_submodule(name).modules()}
+    mods = [m for m in model.modules() if id(m) not in skipped]
+    hooks = [m.register_forward_hook(ran) for m in mods if isinstance(m, _LAYERS)]
+    hooks += [m.register_forward_pre_hook(takes) for m in mods if isinstance(m, nn.BatchNorm2d)]
     try:
         with torch.no_grad():
             model.eval()(x)
@@ -78,6 +83,8 @@ def load_onnx_weights(model: nn.Module, path: Path, inputs: torch.Tensor, atol: 
     largest output value); a file that does not fit the architecture is a DataError naming it."""
     order, follows = _run_order(model, inputs[:1])
     layers = _onnx_layers(path)
+    if len(layers) != len(order) and getattr(model, "optional", ()):
+        order, follows = _run_order(model, inputs[:1], model.optional)
     if len(layers) != len(order):
         raise DataError(path, f"{len(layers)} convolution/linear layers, the model has {len(order)}: "
                               "another architecture or configuration")

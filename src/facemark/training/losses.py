@@ -91,6 +91,12 @@ def pfld_weights(pred_angles: torch.Tensor, gt_angles: torch.Tensor, class_weigh
     return class_weight * (floor + torch.sum(1.0 - torch.cos(pred_angles.float() - gt_angles.float()), dim=1))
 
 
+def visibility_loss(logits: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """(B,) per-sample binary cross-entropy of (B, N) visibility logits against 0/1 labels, the mean over points:
+    -mean_n [v log sigmoid(l) + (1 - v) log(1 - sigmoid(l))] (LUVLi's visibility term)."""
+    return F.binary_cross_entropy_with_logits(logits.float(), visible.float(), reduction="none").mean(dim=1)
+
+
 # --- heatmap losses: (B, N, H, W) maps, or a list of them (one per stack: intermediate supervision) ---------
 
 class MapLoss(nn.Module):

@@ -25,11 +25,9 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -40,12 +38,12 @@ from ..core.cascade import crop_window, offsets, square
 from ..core.crop import to_input
 from ..core.detection import iou
 from ..core.errors import DataError, FacemarkError
-from ..evaluation.detection import evaluate_detector
 from ..inference.detectors import MtcnnDetector
 from ..inference.runtime import sha256_of
 from .detect_data import FIVE_FLIP, Patch, Photo, load_patches, load_photos
 from .config import default_data_root
-from .detect_train import card_training, check_photo_data, checked_values, start_run, val_photos
+from .detect_train import card_training, check_photo_data, checked_values, detection_metrics, prefetched, val_photos
+from .engine import Engine, Job, Schedule, Shard, Stage
 from .models.mtcnn import NETS, SIZES, window_outputs
 
 TASK_WEIGHTS = {"pnet": (1.0, 0.5, 0.5), "rnet": (1.0, 0.5, 0.5), "onet": (1.0, 0.5, 1.0)}   # det, box, points
@@ -228,7 +226,8 @@ class TorchMtcnn(MtcnnDetector):
 
     @torch.no_grad()
     def _net(self, stage: str, x: np.ndarray) -> np.ndarray:
-        return self.nets[stage].eval()(torch.from_numpy(x)).numpy()
+        net = self.nets[stage].eval()
+        return net(torch.from_numpy(x).to(next(net.parameters()).device)).cpu().numpy()
 
     def windows(self, image: np.ndarray, upto: str) -> np.ndarray:
         """The squared windows the stages before ``upto`` pass on for one image."""
@@ -259,87 +258,82 @@ def mine(nets: dict[str, torch.nn.Module], photos: list[Photo], stage: str, cfg:
     return Pool(pool)
 
 
-# --- the loop ---------------------------------------------------------------------------------------------------
+# --- the stages on the engine ---------------------------------------------------------------------------------
 
-def train_mtcnn(cfg: MtcnnConfig, run_dir: Path, resume: bool = False) -> Path:
-    """Train (or resume) the three stages in ``run_dir``; returns it."""
-    run_dir = Path(run_dir)
-    last = start_run(cfg, run_dir, resume)
-    nets = {stage: cls() for stage, cls in NETS.items()}
-    done = dict.fromkeys(NETS, 0)        # epochs each stage has run
-    opt_state: tuple[str, dict] | None = None
-    if resume and last.is_file():
-        st = torch.load(last, map_location="cpu", weights_only=False)
-        for stage, state in st["nets"].items():
-            nets[stage].load_state_dict(state)
-        done, opt_state = st["done"], (st["stage"], st["optimizer"])
-    root = Path(cfg.data_root)
-    print(f"reading photos under {root} ...", file=sys.stderr)
-    photos = load_photos(cfg.data["train"], root, threads=cfg.threads)
-    patches = load_patches(cfg.data.get("landmark_faces", []), root, cfg.data.get("landmark_limit", 4000), cfg.seed)
-    if not patches:
-        raise FacemarkError("MTCNN: data.landmark_faces gave no faces with 5 points (landmark samples need them)")
-    val = val_photos(cfg.data, root)
-    print(f"train {len(photos)} photos, {sum(len(p.boxes) for p in photos)} faces, {len(patches)} landmark faces; "
-          f"val {len(val)} photos", file=sys.stderr)
-    mix = np.asarray(cfg.mix, dtype=np.float64) / sum(cfg.mix)
-    for s, stage in enumerate(NETS):
-        epochs, samples = cfg.stages[stage]["epochs"], cfg.stages[stage]["samples"]
-        later_started = any(done[k] for k in list(NETS)[s + 1:])   # the later stages learnt from this one as it is
-        if done[stage] >= epochs or later_started:
-            continue
-        net = nets[stage]
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        if opt_state is not None and opt_state[0] == stage:
-            opt.load_state_dict(opt_state[1])
-        pool = mine(nets, photos, stage, cfg) if stage != "pnet" else None
+class MtcnnStage(Stage):
+    """One net of the cascade: windows drawn fresh every batch (after mining the earlier stages' windows)."""
+
+    def __init__(self, job: MtcnnJob, index: int, stage: str) -> None:
+        cfg = job.cfg
+        super().__init__(stage, job.nets[stage], cfg.stages[stage]["epochs"], cfg.lr, cfg.weight_decay,
+                         Schedule(100))
+        self.job, self.index = job, index
+
+    def start(self) -> None:
+        job = self.job
+        pool = mine(job.nets, job.photos, self.name, job.cfg) if self.name != "pnet" else None
         if pool:
-            print(f"{stage}: mined {', '.join(f'{len(v)} {n}' for n, v in zip(('negative', 'positive', 'part'), pool.windows.values()))} windows",
+            print(f"{self.name}: mined {', '.join(f'{len(v)} {n}' for n, v in zip(('negative', 'positive', 'part'), pool.windows.values()))} windows",
                   file=sys.stderr)
-        sampler = WindowSampler(photos, patches, SIZES[stage], cfg, pool)
-        steps = samples // cfg.batch_size
-        epoch = done[stage]
-        while epoch < epochs:
-            t0 = time.time()
-            rng = np.random.default_rng([cfg.seed, s, epoch])
-            kinds = rng.choice(4, size=(steps, cfg.batch_size), p=mix)
-            seeds = rng.integers(0, 2**63 - 1, steps)
-            net.train()
-            sums = {"loss": 0.0, "det": 0.0, "box": 0.0, "points": 0.0}
-            with ThreadPoolExecutor(1) as workers:
-                pending = workers.submit(_batch, sampler, kinds[0], seeds[0])
-                for k in tqdm(range(steps), desc=f"{stage} epoch {epoch + 1}/{epochs}", file=sys.stderr,
-                              disable=not sys.stderr.isatty(), leave=False):
-                    b = pending.result()
-                    if k + 1 < steps:
-                        pending = workers.submit(_batch, sampler, kinds[k + 1], seeds[k + 1])
-                    step, total = epoch * steps + k, epochs * steps
-                    for g in opt.param_groups:
-                        g["lr"] = cfg.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / total))
-                    t = {key: torch.from_numpy(v) for key, v in b.items()}
-                    loss, parts = mtcnn_loss(window_outputs(net, t["x"]), t["kind"], t["box"], t["points"],
-                                             TASK_WEIGHTS[stage], cfg.ohem)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    sums["loss"] += float(loss.detach())
-                    for key, v in parts.items():
-                        sums[key] += v
-            epoch += 1
-            record: dict[str, Any] = {"stage": stage, "epoch": epoch, **{k: round(v / steps, 5) for k, v in sums.items()},
-                                      "train_s": round(time.time() - t0, 1)}
-            if stage == "onet" and val and epoch == epochs:
-                rep = evaluate_detector(TorchMtcnn(nets), val)
-                record["val"] = {k: rep[k] for k in ("recall", "recall_iou30", "ap", "false_per_photo") if k in rep}
-            print(json.dumps(record), file=sys.stderr)
-            with (run_dir / "log.jsonl").open("a") as fh:
-                fh.write(json.dumps(record) + "\n")
-            done[stage] = epoch
-            tmp = run_dir / "last.pt.tmp"
-            torch.save({"nets": {k: v.state_dict() for k, v in nets.items()}, "optimizer": opt.state_dict(),
-                        "stage": stage, "done": done, "config": asdict(cfg)}, tmp)
-            tmp.replace(last)
-    return run_dir
+        self.sampler = WindowSampler(job.photos, job.patches, SIZES[self.name], job.cfg, pool)
+
+    def steps(self) -> int:
+        return self.job.cfg.stages[self.name]["samples"] // self.job.cfg.batch_size
+
+    def batches(self, epoch: int, shard: Shard) -> Iterator[dict[str, np.ndarray]]:
+        cfg, steps = self.job.cfg, self.steps()
+        rng = np.random.default_rng([cfg.seed, self.index, epoch])
+        kinds = rng.choice(4, size=(steps, cfg.batch_size), p=self.job.mix)
+        seeds = rng.integers(0, 2**63 - 1, steps)
+        return prefetched(lambda k: _batch(self.sampler, shard.part(kinds[k]),
+                                           seeds[k] if shard.world == 1 else [seeds[k], shard.rank]), steps)
+
+    def loss(self, model: torch.nn.Module, b: dict[str, np.ndarray], device: torch.device):
+        t = {key: torch.from_numpy(v).to(device) for key, v in b.items()}
+        return mtcnn_loss(window_outputs(model, t["x"]), t["kind"], t["box"], t["points"], TASK_WEIGHTS[self.name],
+                          self.job.cfg.ohem)
+
+    def validate(self, model: torch.nn.Module, epoch: int) -> dict | None:
+        if self.name != "onet" or not self.job.val or epoch != self.epochs:
+            return None
+        return detection_metrics(TorchMtcnn(self.job.nets), self.job.val)
+
+
+class MtcnnJob(Job):
+    """MTCNN's run on the engine: P-Net, R-Net and O-Net as three stages, one after the other."""
+
+    kind = "mtcnn"
+
+    def __init__(self, cfg: MtcnnConfig) -> None:
+        super().__init__(asdict(cfg), cfg.seed, cfg.threads)
+        self.cfg = cfg
+        self.mix = np.asarray(cfg.mix, dtype=np.float64) / sum(cfg.mix)
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        self.nets = {stage: cls() for stage, cls in NETS.items()}
+        return self.nets
+
+    def prepare(self, device: torch.device, fresh: bool) -> None:
+        cfg = self.cfg
+        root = Path(cfg.data_root)
+        print(f"reading photos under {root} ...", file=sys.stderr)
+        self.photos = load_photos(cfg.data["train"], root, threads=cfg.threads)
+        self.patches = load_patches(cfg.data.get("landmark_faces", []), root, cfg.data.get("landmark_limit", 4000),
+                                    cfg.seed)
+        if not self.patches:
+            raise FacemarkError("MTCNN: data.landmark_faces gave no faces with 5 points (landmark samples need them)")
+        self.val = val_photos(cfg.data, root)
+        print(f"train {len(self.photos)} photos, {sum(len(p.boxes) for p in self.photos)} faces, "
+              f"{len(self.patches)} landmark faces; val {len(self.val)} photos", file=sys.stderr)
+
+    def stages(self) -> list[Stage]:
+        return [MtcnnStage(self, k, stage) for k, stage in enumerate(NETS)]
+
+
+def train_mtcnn(cfg: MtcnnConfig, run_dir: Path, resume: bool = False, device: str = "cpu",
+                max_steps: int | None = None) -> Path:
+    """Train (or resume) the three stages in ``run_dir``; returns it."""
+    return Engine(run_dir, device, max_steps).run(MtcnnJob(cfg), resume)
 
 
 def export_mtcnn(st: dict, name: str, out_dir: Path, extra: dict | None = None, log: Path | None = None) -> Path:
@@ -349,7 +343,7 @@ def export_mtcnn(st: dict, name: str, out_dir: Path, extra: dict | None = None, 
     card: dict[str, Any] = {"name": name, "kind": "mtcnn", "sha256": {}, "parameters": {}}
     for stage, cls in NETS.items():
         net = cls().eval()
-        net.load_state_dict(st["nets"][stage])
+        net.load_state_dict(st["modules"][stage])
         size = SIZES[stage]
         path, tmp = out_dir / f"{name}_{stage}.onnx", out_dir / f".{name}_{stage}.onnx.tmp"
         axes = {"image": {0: "batch", 2: "height", 3: "width"}} if stage == "pnet" else {"image": {0: "batch"}}

@@ -26,6 +26,8 @@ class TorchPredictor:
             x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 out = self.model(x)
+            if getattr(self.model, "visibility", None) is not None:   # the codec decodes the points' outputs
+                out = out[0] if len(out) == 2 else out[:-1]
             outs.append(tuple(o.float().cpu().numpy() for o in out) if isinstance(out, tuple)
                         else out.float().cpu().numpy())
         merged = (tuple(np.concatenate(parts) for parts in zip(*outs)) if isinstance(outs[0], tuple)

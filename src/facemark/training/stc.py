@@ -9,6 +9,7 @@ pipeline's refine step does.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -103,7 +104,7 @@ class SelfTraining:
             with np.load(path) as z:
                 return [FaceSample(Path(p), pts) for p, pts in zip(z["paths"], z["landmarks"])]
         samples = pseudo_label(trainer.predictor(), self.unlabeled)
-        tmp = path.with_name(path.name + ".tmp.npz")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")   # one per process under torchrun
         np.savez(tmp, paths=np.array([str(s.image) for s in samples]),
                  landmarks=np.stack([s.landmarks for s in samples]))
         tmp.replace(path)

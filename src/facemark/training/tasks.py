@@ -1,7 +1,8 @@
 """Tasks: what one kind of model output trains on, so the trainer never asks which model family it runs.
 
 A task owns its codec (targets in, points out), the extra targets it needs (PFLD's head-pose angles, STC's
-curriculum level), the training forward, the per-sample loss and the per-sample weights, and checks at
+curriculum level, the visibility a model with a visibility head learns), the training forward, the per-sample
+loss and the per-sample weights, and checks at
 config load that model, codec and loss fit together. Tasks are found by codec name (``TASKS``): a new kind of
 output (a detector's boxes and scores, say) is a codec plus a task.
 """
@@ -19,7 +20,7 @@ from ..core.shape3d import ANNOTATED
 from ..core.registry import Registry
 from ..core.schemes import scheme
 from .distill import Teacher
-from .losses import build_loss, pfld_weights
+from .losses import build_loss, pfld_weights, visibility_loss
 from .models import build_model
 
 if TYPE_CHECKING:  # config.check builds tasks: the type only, no import at run time
@@ -44,6 +45,7 @@ class Task:
         if d.teachers and not 0.0 < d.weight <= 1.0:
             raise DataError(where, f"distill.weight: the teachers' share is in (0, 1], not {d.weight}")
         self.teacher = Teacher(d.teachers, d.flip, cfg.scheme, where) if d.teachers else None
+        self.visibility = bool(cfg.model.get("visibility"))
 
     def loss_settings(self) -> dict:
         return dict(self.cfg.loss)
@@ -64,10 +66,16 @@ class Task:
             model = self.build_model().eval()
             out = model(torch.zeros(1, 3, cfg.input_size, cfg.input_size))
         got = [tuple(o.shape[1:]) for o in (out if isinstance(out, tuple) else (out,))]
+        if self.visibility:   # the last output is the visibility; the codec decodes the others
+            got = got[:-1] if len(got) > 1 and got[-1] == (cfg.spec.n_points,) else got + ["no visibility"]
         want = self.codec.output_shapes()
         if got != want:
             raise DataError(self.where, f"model: {cfg.model['name']} gives outputs {got} for a {cfg.input_size} px "
                                         f"input; the {cfg.codec['name']} codec decodes {want}")
+        names = dict(model.named_modules())
+        for name in cfg.train_only:
+            if not name or name not in names:
+                raise DataError(self.where, f"train_only: {cfg.model['name']} has no module {name!r}")
         self.check_model(model)
 
     def check_model(self, model: nn.Module) -> None:
@@ -89,21 +97,29 @@ class Task:
         """A batch's targets from its augmented (B, N, D) crop points, per-sample ``extras`` and the (B, S, S, 3)
         crops themselves (which a distillation teacher labels: its targets are named ``teacher.*``)."""
         t = self.encode(pts)
+        if self.visibility:
+            t["visible"] = extras["visible"].astype(np.float32)
         if self.teacher is not None:
             t.update({f"teacher.{k}": v for k, v in self.encode(self.teacher(crops)).items()})
         return t
 
     def outputs(self, model: nn.Module, x: torch.Tensor) -> dict:
-        return model.forward_train(x)
+        """The training outputs of ``model``: the engine's training forward (``engine.TrainingForward``)."""
+        return model(x)
 
     def loss(self, out: dict, t: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(B,) per-sample loss; with a teacher, its share ``distill.weight`` is the loss on its targets."""
+        """(B,) per-sample loss; with a teacher, its share ``distill.weight`` is the loss on its targets; with a
+        visibility head, plus ``visibility_weight`` times its loss."""
         if self.teacher is None:
-            return self.loss_on(out, t)
-        own = {k: v for k, v in t.items() if not k.startswith("teacher.")}
-        taught = {**own, **{k[len("teacher."):]: v for k, v in t.items() if k.startswith("teacher.")}}
-        w = self.cfg.distill.weight
-        return (1.0 - w) * self.loss_on(out, own) + w * self.loss_on(out, taught)
+            points = self.loss_on(out, t)
+        else:
+            own = {k: v for k, v in t.items() if not k.startswith("teacher.")}
+            taught = {**own, **{k[len("teacher."):]: v for k, v in t.items() if k.startswith("teacher.")}}
+            w = self.cfg.distill.weight
+            points = (1.0 - w) * self.loss_on(out, own) + w * self.loss_on(out, taught)
+        if not self.visibility:
+            return points
+        return points + self.cfg.visibility_weight * visibility_loss(out["visibility"], t["visible"])
 
     def loss_on(self, out: dict, t: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B,) per-sample loss against one set of targets."""

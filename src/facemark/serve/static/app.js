@@ -60,8 +60,12 @@ function draw(image, faces) {
     ctx.lineWidth = 2 * unit; ctx.strokeStyle = "#00c8ff";
     ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
     const r = Math.max(1.5, (x2 - x1) / 90);
-    ctx.fillStyle = "#00ff66";
-    for (const [x, y] of f.landmarks) { ctx.beginPath(); ctx.arc(x, y, r, 0, 2 * Math.PI); ctx.fill(); }
+    f.landmarks.forEach(([x, y], k) => {   // shaded by visibility where the model gives it: green seen, red covered
+      const v = f.visibility ? Math.min(1, Math.max(0, f.visibility[k])) : 1;
+      const colour = `rgb(${Math.round(255 * (1 - v))}, ${Math.round(255 * v)}, 80)`;
+      ctx.beginPath(); ctx.arc(x, y, r, 0, 2 * Math.PI);
+      if (v >= 0.5) { ctx.fillStyle = colour; ctx.fill(); } else { ctx.strokeStyle = colour; ctx.lineWidth = 1; ctx.stroke(); }
+    });
     ctx.fillStyle = "#ff3b30";
     for (const [x, y] of f.five) { ctx.beginPath(); ctx.arc(x, y, r + 1, 0, 2 * Math.PI); ctx.fill(); }
     if (f.pose && f.pose.yaw !== undefined) {

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import MODELS, LandmarkNet
-from .layers import BasicBlock, Bottleneck, conv_bn, stem_conv
+from .layers import BasicBlock, Bottleneck, VisibilityHead, conv_bn, stem_conv
 
 
 class Exchange(nn.Module):
@@ -68,10 +68,13 @@ class HRNet(LandmarkNet):
     HR modules of ``blocks`` basic blocks per branch. Outputs (B, N, H/4, W/4) heatmaps.
 
     The stem (two stride-2 convs and ``stem_blocks`` bottlenecks) is ``stem_channels`` wide, 64 in the paper;
-    narrower stems and fewer blocks give the light variants that train on a 2-core CPU."""
+    narrower stems and fewer blocks give the light variants that train on a 2-core CPU. With ``visibility``
+    a ``VisibilityHead`` reads each point's visibility from the head's features: ``forward`` then returns
+    (heatmaps, (B, N) visibility probabilities)."""
 
     def __init__(self, n_points: int = 68, width: int = 18, blocks: int = 4, modules: tuple[int, ...] = (1, 4, 3),
-                 stem_blocks: int = 4, coordconv: bool = False, stem_channels: int = 64) -> None:
+                 stem_blocks: int = 4, coordconv: bool = False, stem_channels: int = 64,
+                 visibility: bool = False) -> None:
         super().__init__()
         c = stem_channels
         self.stem = nn.Sequential(stem_conv(3, c, 3, 2, coordconv), conv_bn(c, c, 3, 2))
@@ -87,8 +90,22 @@ class HRNet(LandmarkNet):
             nn.Sequential(*[HRModule(chans[:k + 2], blocks) for _ in range(m)]) for k, m in enumerate(modules))
         total = sum(chans[:len(modules) + 1])
         self.head = nn.Sequential(conv_bn(total, total, 1), nn.Conv2d(total, n_points, 1))
+        self.visibility = VisibilityHead(total, n_points) if visibility else None
+        self.optional = ("visibility",) if visibility else ()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        out = self.forward_train(x)
+        return out["out"] if self.visibility is None else (out["out"], torch.sigmoid(out["visibility"]))
+
+    def forward_train(self, x: torch.Tensor) -> dict:
+        features = self.head[0](self._features(x))
+        heatmaps = self.head[1](features)
+        if self.visibility is None:
+            return {"out": heatmaps}
+        return {"out": heatmaps, "visibility": self.visibility(features, heatmaps)}
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """Every branch's last features, upsampled to the finest and concatenated."""
         x = self.layer1(self.stem(x))
         xs = [t(x) for t in self.transitions[0]]
         for k, stage in enumerate(self.stages):
@@ -97,10 +114,12 @@ class HRNet(LandmarkNet):
             xs = stage(xs)
         size = xs[0].shape[-2:]
         up = [xs[0]] + [F.interpolate(y, size=size, mode="bilinear", align_corners=False) for y in xs[1:]]
-        return self.head(torch.cat(up, dim=1))
+        return torch.cat(up, dim=1)
 
 
 @MODELS.register("hrnet")
 def build_hrnet(spec, width: int = 18, blocks: int = 4, modules: list[int] | None = None,
-                stem_blocks: int = 4, coordconv: bool = False, stem_channels: int = 64) -> HRNet:
-    return HRNet(spec.n_points, width, blocks, tuple(modules or (1, 4, 3)), stem_blocks, coordconv, stem_channels)
+                stem_blocks: int = 4, coordconv: bool = False, stem_channels: int = 64,
+                visibility: bool = False) -> HRNet:
+    return HRNet(spec.n_points, width, blocks, tuple(modules or (1, 4, 3)), stem_blocks, coordconv, stem_channels,
+                 visibility)

@@ -96,3 +96,23 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.body(x) + self.short(x))
+
+
+class VisibilityHead(nn.Module):
+    """Per-point visibility (LUVLi's visibility, read from a heatmap model's features): a small conv stack
+    makes one map per point from the features and the heatmaps themselves (a covered point's heatmap is low and
+    spread), with a 3x3 and a dilated 3x3 convolution for the context around each place (an occluder is larger
+    than a point), read where that point's heatmap puts it (its squared positive part, normalised). The
+    heatmaps are not trained through, so the points stay as they were. Returns (B, N) logits."""
+
+    def __init__(self, channels: int, n_points: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.maps = nn.Sequential(conv_bn(channels + n_points, hidden, 1), conv_bn(hidden, hidden, 3),
+                                  nn.Conv2d(hidden, hidden, 3, padding=2, dilation=2, bias=False),
+                                  nn.BatchNorm2d(hidden), nn.ReLU(inplace=True), nn.Conv2d(hidden, n_points, 1))
+
+    def forward(self, features: torch.Tensor, heatmaps: torch.Tensor) -> torch.Tensor:
+        heatmaps = heatmaps.detach()
+        w = torch.relu(heatmaps).square().flatten(2)
+        w = w / (w.sum(dim=2, keepdim=True) + 1e-6)
+        return (self.maps(torch.cat([features, heatmaps], dim=1)).flatten(2) * w).sum(dim=2)

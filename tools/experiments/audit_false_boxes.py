@@ -12,9 +12,9 @@ judge which are real faces. Every region is shown the same way whichever detecto
 matched to no face of at least 20 px at IoU 0.5), framing errors included. The audits are in
 docs/detection.md.
 
-    python tools/audit_false_boxes.py --weights shipped runs/detector_v4/export/facemark_det.onnx \\
+    python tools/experiments/audit_false_boxes.py --weights shipped runs/detector_v4/export/facemark_det.onnx \\
         --min-score 0.4 --out-dir audit
-    python tools/audit_false_boxes.py --set detect/masks --format voc --part 0/5 --min-score 0.45 \\
+    python tools/experiments/audit_false_boxes.py --set detect/masks --format voc --part 0/5 --min-score 0.45 \\
         --every-false --out-dir audit_masks
 """
 from __future__ import annotations
@@ -33,7 +33,8 @@ from facemark.inference.detectors import FacemarkDetector
 from facemark.evaluation.detection import match
 from facemark.io.boxes import PhotoBoxes
 from facemark.io.images import read_image, write_image
-from facemark.training.detect_data import READERS, read_photos
+from facemark.io.boxes import BOX_FORMATS
+from facemark.training.detect_data import read_photos
 
 from _data import DATA
 
@@ -65,7 +66,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", nargs="+", default=["shipped"], help="detector .onnx files ('shipped': the package's)")
     ap.add_argument("--set", default="detect/roboflow_faces/valid", help="a photo folder under the data root")
-    ap.add_argument("--format", default="yolo", choices=sorted(READERS), help="its annotation format")
+    ap.add_argument("--format", default="yolo", choices=BOX_FORMATS.names(), help="its annotation format")
     ap.add_argument("--part", default="", help="K/N: only these photos (select_part)")
     ap.add_argument("--every-false", action="store_true", help="every box the evaluation counts false")
     ap.add_argument("--min-score", type=float, default=0.4)
@@ -98,7 +99,7 @@ def main() -> int:
             tiles.append(_tile(image, b[:4], photo.boxes, len(regions) - 1))
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "regions.json").write_text(json.dumps({"command": "python tools/audit_false_boxes.py " +
+    (out / "regions.json").write_text(json.dumps({"command": "python tools/experiments/audit_false_boxes.py " +
                                                   " ".join(sys.argv[1:]), "regions": regions}, indent=0) + "\n")
     per_page = COLUMNS * ROWS
     for page in range(0, len(tiles), per_page):

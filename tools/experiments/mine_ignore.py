@@ -7,7 +7,7 @@ for the next round: ``data.ignore_boxes`` in the config names the file written h
 the regions every detector finds (each detector's own false boxes are a detector's hardest negatives: a
 region found by one alone is as often one of those as a face).
 
-    python tools/mine_ignore.py configs/detector_v4.yaml --min-score 0.4 0.7 --agree --out configs/detector_v4_ignore.json
+    python tools/experiments/mine_ignore.py configs/detector_v4.yaml --min-score 0.4 0.7 --agree --out configs/detector_v4_ignore.json
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def main() -> int:
             found[photo.image.relative_to(DATA).as_posix()] = np.round(regions, 1).tolist()
     weights = {n: {"min_score": s, "sha256": getattr(d, "card", {}).get("sha256")}
                for n, s, d in zip(a.detectors, a.min_score, detectors)}
-    out = {"command": "python tools/mine_ignore.py " + " ".join(sys.argv[1:]), "config": a.config,
+    out = {"command": "python tools/experiments/mine_ignore.py " + " ".join(sys.argv[1:]), "config": a.config,
            "detectors": weights, "photos": found}
     Path(a.out).write_text(json.dumps(out, indent=0) + "\n")
     total = sum(len(v) for v in found.values())

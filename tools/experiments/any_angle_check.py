@@ -5,7 +5,7 @@ quarter turn). Then why: each quarter turn's detections on the same upright phot
 threshold), grouped where they overlap (IoU > 0.4) across turns: how often a turned detection outscores the
 upright one, and by how much.
 
-    python tools/any_angle_check.py [--weights DETECTOR.onnx --min-score S]   # facemark_any with other weights
+    python tools/experiments/any_angle_check.py [--weights DETECTOR.onnx --min-score S]   # facemark_any with other weights
 """
 from __future__ import annotations
 

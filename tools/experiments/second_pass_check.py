@@ -4,7 +4,7 @@ ratio, 1.6): a first pass at 400 px and a second at the photos' own size, for ea
 pass at 400 px and, for scale, one pass at 640 px; ``facemark`` (0.5) and ``facemark_any`` (0.6, NMS IoU 0.3).
 Then ``facemark``'s second pass with its own threshold (``fine_score``) against one pass at lower thresholds.
 
-    python tools/second_pass_check.py [--weights X.onnx] > docs/runs/second_pass_check.jsonl
+    python tools/experiments/second_pass_check.py [--weights X.onnx] > docs/runs/second_pass_check.jsonl
 """
 from __future__ import annotations
 

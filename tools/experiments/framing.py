@@ -6,7 +6,7 @@ was chosen on, is the check that decides the defaults), the whole pipeline as ``
 ``--detector`` (its box map, its crops turned upright by its eye points), the face nearest the annotation;
 NME (inter-ocular) and failure rate of each way, for each main model. docs/benchmarks.md quotes its output.
 
-    python tools/framing.py [--detector haar] [--folder faces3d/aflw2000] [--models hrnet68 hrnet68_w16]
+    python tools/experiments/framing.py [--detector haar] [--folder faces3d/aflw2000] [--models hrnet68 hrnet68_w16]
 """
 from __future__ import annotations
 

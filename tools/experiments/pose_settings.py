@@ -2,7 +2,7 @@
 on the model-building half of AFLW2000-3D (the half ``tools/build_shape_model.py`` builds from; the other half
 is printed for reference, not for choosing), faces cropped from their annotated landmarks' box.
 
-    python tools/pose_settings.py --model runs/hrnet68_lp/export/hrnet68_lp.onnx
+    python tools/experiments/pose_settings.py --model runs/hrnet68_lp/export/hrnet68_lp.onnx
 """
 from __future__ import annotations
 

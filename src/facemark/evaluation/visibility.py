@@ -1,0 +1,67 @@
+"""How well a model's per-point visibility (``Face.visibility``) tells covered points from points in sight.
+
+The check the issue asks for: each annotated face, cropped from its landmarks' box as the model sees it, once as
+it is (the mean visibility there should be high) and once with a grey rectangle over its mouth (the mouth
+points' box, a tenth of its size wider on each side): the visibility of the covered mouth points against that of
+the brow, nose and eye points, as the area under the ROC curve (1: every uncovered point above every covered
+one; 0.5: no separation).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.crop import crop_from_landmarks
+from ..core.errors import FacemarkError
+from ..core.points import xy
+from ..io.datasets import FaceSample
+
+GREY = 128
+UPPER = ("brows", "nose", "eyes")   # the regions a rectangle over the mouth leaves in sight
+
+
+def separation_auc(high: np.ndarray, low: np.ndarray) -> float:
+    """P(a value of ``high`` > a value of ``low``), ties counting half: the ROC AUC (Mann-Whitney U / n m)."""
+    high, low = np.sort(np.ravel(high)), np.sort(np.ravel(low))
+    below = np.searchsorted(low, high, side="left")
+    ties = np.searchsorted(low, high, side="right") - below
+    return float((below + 0.5 * ties).sum() / (len(high) * len(low)))
+
+
+def cover_mouth(pixels: np.ndarray, pts: np.ndarray, mouth: list[int]) -> np.ndarray:
+    """(S, S, 3) crop with a grey rectangle over the box of its ``mouth`` points (crop pixels), widened by a
+    tenth of the box's size on each side."""
+    p = xy(pts)[mouth]
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    pad = 0.1 * (hi - lo)
+    (x0, y0), (x1, y1) = np.floor(lo - pad).astype(int), np.ceil(hi + pad).astype(int)
+    out = pixels.copy()
+    out[max(0, y0):max(0, y1 + 1), max(0, x0):max(0, x1 + 1)] = GREY
+    return out
+
+
+def visibility_report(model, samples: list[FaceSample], chunk: int = 64) -> dict:
+    """Mean visibility on the clean faces (all points, and per region) and, with the mouth covered, the AUC of
+    the brow/nose/eye points' visibility against the mouth points' and both means. ``model``: an
+    ``OnnxLandmarkModel`` with a visibility head."""
+    if not getattr(model, "has_visibility", False):
+        raise FacemarkError(f"model {model.card.name!r} has no visibility head")
+    regions = model.scheme.regions
+    if "mouth" not in regions or not all(r in regions for r in UPPER):
+        raise FacemarkError(f"scheme {model.scheme.name}: no mouth, brow, nose and eye regions to compare")
+    mouth = list(regions["mouth"])
+    upper = [i for r in UPPER for i in regions[r]]
+    clean, covered = [], []
+    for i in range(0, len(samples), chunk):
+        part = samples[i:i + chunk]
+        crops = [crop_from_landmarks(s.landmarks, model.input_size) for s in part]
+        pixels = np.stack([c.warp(s.load_image()) for c, s in zip(crops, part)])
+        pts = [c.to_crop(s.landmarks) for c, s in zip(crops, part)]
+        clean.append(model.analyse(pixels).visibility)
+        covered.append(model.analyse(np.stack([cover_mouth(px, p, mouth) for px, p in zip(pixels, pts)])).visibility)
+    clean, covered = np.concatenate(clean), np.concatenate(covered)
+    return {"faces": len(samples),
+            "clean_mean": float(clean.mean()),
+            "clean_mean_by_region": {name: float(clean[:, list(idx)].mean()) for name, idx in regions.items()},
+            "mouth_covered": {"auc": separation_auc(covered[:, upper], covered[:, mouth]),
+                              "mouth_mean": float(covered[:, mouth].mean()),
+                              "upper_mean": float(covered[:, upper].mean())}}
