@@ -53,3 +53,29 @@ def test_mediapipe_without_solutions_names_the_version_that_works(monkeypatch):
     monkeypatch.setitem(sys.modules, "mediapipe", types.SimpleNamespace(__version__="1.2.3"))
     with pytest.raises(FacemarkError, match=r"needs mediapipe 0.10.21 \(installed: 1.2.3"):
         build_detector("mediapipe")
+
+
+def test_a_box_map_is_fitted_back_from_boxes_it_made():
+    """``evaluation.detector_fit`` (what tools/fit_box_maps.py writes into box_maps.json): landmark boxes made from
+    detector boxes by a known map give that map back, and the mapped boxes then frame them exactly."""
+    from facemark.evaluation.detector_fit import fit_box_map, mapped_iou
+    from facemark.inference.detectors import to_landmark_boxes
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 300, (50, 2))
+    det = np.concatenate([xy, xy + rng.uniform(40, 120, (50, 2))], axis=1)
+    truth = {"dx": -0.03, "dy": 0.15, "scale": 0.9}
+    gt = to_landmark_boxes(det, truth)
+    assert fit_box_map(det, gt) == pytest.approx(truth, abs=1e-4)
+    assert mapped_iou(det, gt, truth) == pytest.approx(1.0)
+    assert mapped_iou(det, gt, {"dx": 0.0, "dy": 0.0, "scale": 1.0}) < 0.9
+
+
+def test_platt_scaling_recovers_a_known_logistic():
+    from facemark.evaluation.detector_fit import platt
+
+    rng = np.random.default_rng(1)
+    raw = rng.normal(0, 2, 20000)
+    hit = (rng.uniform(size=raw.size) < 1 / (1 + np.exp(-(1.5 * raw - 0.5)))).astype(float)
+    a, b = platt(raw, hit)
+    assert a == pytest.approx(1.5, abs=0.08) and b == pytest.approx(-0.5, abs=0.08)

@@ -16,26 +16,12 @@ import json
 import numpy as np
 
 from facemark.evaluation.detection import match
+from facemark.evaluation.detector_fit import platt
 from facemark.inference.detectors import BOX_MAPS_FILE, build_detector
 from facemark.io.boxes import read_voc_folder, read_yolo, select_part
 from facemark.io.images import read_image
 
 from _data import DATA
-
-
-def platt(raw: np.ndarray, hit: np.ndarray, steps: int = 5000) -> tuple[float, float]:
-    """Logistic regression of ``hit`` on ``raw`` (Newton's method on the mean log-likelihood)."""
-    x = np.column_stack([raw, np.ones_like(raw)])
-    w = np.zeros(2)
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-x @ w))
-        grad = x.T @ (p - hit) / len(x)
-        hess = (x * (p * (1 - p))[:, None]).T @ x / len(x) + 1e-9 * np.eye(2)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-10:
-            break
-    return float(w[0]), float(w[1])
 
 
 def main() -> None:
