@@ -334,14 +334,14 @@ def test_profiling_turns_the_face_and_its_labels():
 
 def test_the_profiling_mesh_covers_the_whole_image():
     """Every Delaunay triangle is kept (once a float32 rounding dropped some, leaving unturned holes)."""
-    from facemark.training.profile import _triangles
+    from facemark.core.mesh import triangles
     rng = np.random.default_rng(3)
     side = 232
     border = np.array([[0, 0], [115.5, 0], [231, 0], [231, 115.5], [231, 231], [115.5, 231], [0, 231], [0, 115.5]])
     for _ in range(20):
         pts = np.concatenate([rng.uniform(20, 210, (90, 2)), border])
         pts[61:64] = pts[65:68][::-1]                                 # coinciding points, as a closed mouth has
-        tri = pts[_triangles(pts, side)]
+        tri = pts[triangles(pts, side)]
         u, v = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
         area = np.abs(u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]).sum() / 2
         assert area == pytest.approx(231.0 ** 2, rel=1e-9)

@@ -7,11 +7,13 @@ from pathlib import Path
 DATA = Path(os.environ.get("FACEMARK_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-def aflw2000_half(half: str = "even") -> list:
+def aflw2000_half(half: str = "even", poses: bool = False) -> list:
     """The even (model-building, validation) or odd (held-out) half of faces3d/aflw2000 in file-name order, as
-    2D faces (its re-annotated outline), faces with angles beyond 99 degrees left out (as evaluate-pose does)."""
+    2D faces (its re-annotated outline; with ``poses``, the readers' ``PoseSample``s with 3D points and pose),
+    faces with angles beyond 99 degrees left out (as evaluate-pose does)."""
     from facemark.io.datasets import FaceSample, read_aflw2000
 
     faces = sorted(read_aflw2000(DATA / "faces3d" / "aflw2000"), key=lambda s: s.image.name)
-    faces = [FaceSample(s.image, s.landmarks) for s in faces if max(abs(v) for v in s.pose.values()) <= 99]
+    faces = [s if poses else FaceSample(s.image, s.landmarks) for s in faces
+             if max(abs(v) for v in s.pose.values()) <= 99]
     return faces[0::2] if half == "even" else faces[1::2]

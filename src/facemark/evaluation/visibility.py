@@ -12,8 +12,10 @@ import numpy as np
 
 from ..core.crop import crop_from_landmarks
 from ..core.errors import FacemarkError
+from ..core.mesh import self_occlusion
 from ..core.points import xy
 from ..io.datasets import FaceSample
+from ..io.images import read_image
 
 GREY = 128
 UPPER = ("brows", "nose", "eyes")   # the regions a rectangle over the mouth leaves in sight
@@ -65,3 +67,26 @@ def visibility_report(model, samples: list[FaceSample], chunk: int = 64) -> dict
             "mouth_covered": {"auc": separation_auc(covered[:, upper], covered[:, mouth]),
                               "mouth_mean": float(covered[:, mouth].mean()),
                               "upper_mean": float(covered[:, upper].mean())}}
+
+
+def self_occlusion_report(model, faces: list) -> dict:
+    """On faces with fitted 3D points (AFLW2000-3D's ``PoseSample``s), each cropped from its 2D landmarks' box:
+    which points the face hides from the camera, by a z-buffer of its own 3D points' mesh
+    (``core.mesh.self_occlusion``: the labels), and how well the clean faces' visibility tells them apart (AUC of
+    in-sight against hidden points); then, with the mouth covered, the AUC of the brow/nose/eye points that
+    are in sight against the mouth points (the check of ``visibility_report`` without the upper points the
+    face itself hides)."""
+    regions = model.scheme.regions
+    mouth, upper = list(regions["mouth"]), [i for r in UPPER for i in regions[r]]
+    seen, clean, covered = [], [], []
+    for s in faces:
+        crop = crop_from_landmarks(s.landmarks, model.input_size)
+        pixels = crop.warp(read_image(s.image))
+        seen.append(self_occlusion(s.landmarks_3d))
+        clean.append(model.analyse(pixels[None]).visibility[0])
+        covered.append(model.analyse(cover_mouth(pixels, crop.to_crop(s.landmarks), mouth)[None]).visibility[0])
+    seen, clean, covered = np.array(seen), np.array(clean), np.array(covered)
+    upper_seen = seen[:, upper]
+    return {"faces": len(faces), "hidden_share": float(1 - seen.mean()),
+            "self_occlusion_auc": separation_auc(clean[seen], clean[~seen]) if (~seen).any() else None,
+            "mouth_covered_auc_upper_in_sight": separation_auc(covered[:, upper][upper_seen], covered[:, mouth])}
