@@ -202,7 +202,18 @@ class FacemarkDetector(Detector):
                  min_score: float = 0.5, nms_iou: float = 0.4, turns: tuple[int, ...] = (0,),
                  fine_side: int | None = None, fine_below: float | None = None,
                  fine_score: float | None = None) -> None:
+        self._open(weights, threads)
+        self.max_side, self.min_score, self.nms_iou, self.turns = max_side, min_score, nms_iou, tuple(turns)
+        if fine_side is not None:
+            self.fine_side = fine_side
+        if fine_below is not None:
+            self.fine_below = fine_below
+        if fine_score is not None:
+            self.fine_score = fine_score
 
+    def _open(self, weights, threads: int) -> None:
+        """Load the network: the ONNX file (default: the shipped one) and its card, checked against each other
+        (a subclass may run another network, as training runs the torch model through this code)."""
         path = Path(weights) if weights else DETECTOR_WEIGHTS / "facemark_det.onnx"
         card = path.with_suffix(".json")
         if not path.is_file() or not card.is_file():
@@ -211,13 +222,6 @@ class FacemarkDetector(Detector):
         if sha256_of(path) != self.card.get("sha256"):
             raise DataError(path, "sha256 differs from its card's: corrupt or replaced detector weights")
         self.session = cpu_session(path, threads)
-        self.max_side, self.min_score, self.nms_iou, self.turns = max_side, min_score, nms_iou, tuple(turns)
-        if fine_side is not None:
-            self.fine_side = fine_side
-        if fine_below is not None:
-            self.fine_below = fine_below
-        if fine_score is not None:
-            self.fine_score = fine_score
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         """The network on a (1, 3, H, W) input: (cells, 15)."""
@@ -305,7 +309,11 @@ class MtcnnDetector(Detector):
                  min_face: float = 20.0, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)) -> None:
         """``weights``: the card (``mtcnn.json``, default: the shipped one); ``min_face`` in pixels of the photo
         scaled to ``max_side``; ``thresholds``: the score each stage's windows need to go on."""
+        self._open(weights, threads)
+        self.max_side, self.min_face, self.thresholds = max_side, min_face, tuple(thresholds)
 
+    def _open(self, weights, threads: int) -> None:
+        """Load the three nets named by the card (checked against it; a subclass may run others)."""
         card_path = Path(weights) if weights else DETECTOR_WEIGHTS / "mtcnn.json"
         if not card_path.is_file():
             raise FacemarkError(f"{card_path}: MTCNN card not found (NAME.json beside NAME_pnet/_rnet/_onet.onnx)")
@@ -316,7 +324,6 @@ class MtcnnDetector(Detector):
             if not path.is_file() or sha256_of(path) != self.card["sha256"].get(stage):
                 raise DataError(path, "missing, or its sha256 differs from mtcnn.json's: corrupt or replaced weights")
             self.sessions[stage] = cpu_session(path, threads)
-        self.max_side, self.min_face, self.thresholds = max_side, min_face, tuple(thresholds)
 
     def _net(self, stage: str, x: np.ndarray) -> np.ndarray:
         """One net on a (B, 3, H, W) input: (B, 15) outputs, or P-Net's (1, 15, H', W') map."""

@@ -137,7 +137,10 @@ class TorchFaceDetector(FacemarkDetector):
     """The detector being trained, behind the inference interface (validation uses the shipped code path)."""
 
     def __init__(self, model: FaceDetector, max_side: int = 640) -> None:
-        self.model, self.max_side, self.min_score, self.nms_iou, self.turns = model, max_side, 0.5, 0.4, (0,)
+        super().__init__(model, max_side=max_side)
+
+    def _open(self, model: FaceDetector, threads: int) -> None:
+        self.model = model
 
     @torch.no_grad()
     def _run(self, x: np.ndarray) -> np.ndarray:

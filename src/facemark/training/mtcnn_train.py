@@ -222,7 +222,10 @@ class TorchMtcnn(MtcnnDetector):
 
     def __init__(self, nets: dict[str, torch.nn.Module], min_face: float = 20.0, max_side: int = 1280,
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)) -> None:
-        self.nets, self.min_face, self.max_side, self.thresholds = nets, min_face, max_side, thresholds
+        super().__init__(nets, max_side=max_side, min_face=min_face, thresholds=thresholds)
+
+    def _open(self, nets: dict[str, torch.nn.Module], threads: int) -> None:
+        self.nets = nets
 
     @torch.no_grad()
     def _net(self, stage: str, x: np.ndarray) -> np.ndarray:
