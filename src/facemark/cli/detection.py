@@ -22,6 +22,9 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS.names(),
                    help=f"detector (default {DEFAULT_DETECTOR})")
     p.add_argument("--min-face", type=float, default=20.0, help="faces smaller than this (pixels) are not scored")
+    p.add_argument("--size-by", choices=("side", "area"), default="side",
+                   help="a face's size for --min-face and the size bands: its box's shorter side (default) or "
+                        "sqrt(w * h) (WIDER FACE's bands)")
     p.add_argument("--part", default="", help="K/N: only the photos at positions K mod N in file-name order "
                                               "(-K/N: all others), e.g. a held-out part")
     p.add_argument("--model", default=DEFAULT_MODEL, help="landmark model for the NME of found faces")
@@ -47,7 +50,7 @@ def _evaluate_detect(a: argparse.Namespace) -> int:
     lm = Landmarker(a.model, a.detector, threads=1) if any(p.landmarks is not None for p in photos) else None
     report = {"detector": a.detector, "format": fmt,
               **evaluate_detector(lm.detector if lm else DETECTORS.build(a.detector), photos, a.min_face, lm,
-                                  scenes=fmt == "scenes")}
+                                  scenes=fmt == "scenes", size=a.size_by)}
     if a.json:
         print(json.dumps(report))
         return 0
@@ -56,6 +59,8 @@ def _evaluate_detect(a: argparse.Namespace) -> int:
     ap = "-" if report["ap"] is None else f"{report['ap']:.3f}"
     print(f"  recall@0.5 {report['recall']:.3f}   recall@0.3 {report['recall_iou30']:.3f}   AP@0.5 {ap}")
     print(f"  false boxes per photo {report['false_per_photo']:.2f}   ms per photo (1 thread) {report['ms_per_photo']:.1f}")
+    bands = "   ".join(f"{k} px {v['recall']:.2f} ({v['faces']})" for k, v in report["recall_by_size"].items())
+    print(f"  recall by face size ({'sqrt(w * h)' if a.size_by == 'area' else 'shorter side'}): {bands}")
     if report["landmark_nme"] is not None:
         print(f"  landmark NME (iod) of {report['landmark_faces']} found faces {report['landmark_nme'] * 100:.2f}%")
     return 0

@@ -65,25 +65,29 @@ def rotate_photo(image: np.ndarray, photo: PhotoBoxes, quarters: int) -> tuple[n
 
 
 def evaluate_detector(detector: Detector, photos: list[PhotoBoxes], min_face: float = 20.0,
-                      landmarker: Landmarker | None = None, scenes: bool = False, quarters: int = 0) -> dict:
+                      landmarker: Landmarker | None = None, scenes: bool = False, quarters: int = 0,
+                      size: str = "side") -> dict:
     """The report of one detector on annotated photos (see the module docstring), turned counter-clockwise
-    by ``quarters`` quarter turns (faces lying on their side, or upside down)."""
+    by ``quarters`` quarter turns (faces lying on their side, or upside down); ``size``: how a face's size is
+    measured for ``min_face`` and the size bands (``face_size``)."""
+    if size not in SIZES:
+        raise ValueError(f"size {size!r}: one of {', '.join(SIZES)}")
     import cv2
 
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     scores, hits, found50, found30, times, false, n_faces, errors = [], [], 0, 0, [], 0, 0, []
-    sizes, found_sizes = [], []   # the scored faces' sizes (shorter side) and whether each was found
+    sizes, found_sizes = [], []   # the scored faces' sizes and whether each was found
     try:
         for photo in photos:
             image, photo = rotate_photo(read_image(photo.image), photo, quarters)
             t = time.perf_counter()
             boxes, conf = detector.detect(image)
             times.append(time.perf_counter() - t)
-            keep = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= min_face
+            keep = face_size(boxes, size) >= min_face
             boxes, conf = boxes[keep], conf[keep]
             gt = photo.boxes
-            small = np.minimum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) < min_face
+            small = face_size(gt, size) < min_face
             ignore = photo.ignore | small
             if scenes:    # compare in the landmark models' framing
                 gt, cmp = square(gt), to_landmark_boxes(boxes, detector.box_map)
@@ -92,7 +96,7 @@ def evaluate_detector(detector: Detector, photos: list[PhotoBoxes], min_face: fl
             owner, taken = match(cmp, gt, ignore, 0.5)
             _, taken30 = match(cmp, gt, ignore, 0.3)
             n_faces += int((~ignore).sum())
-            sizes += list(np.minimum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1])[~ignore])
+            sizes += list(face_size(gt, size)[~ignore])
             found_sizes += list(taken[~ignore])
             found50 += int(taken.sum())
             found30 += int(taken30.sum())
@@ -114,10 +118,19 @@ def evaluate_detector(detector: Detector, photos: list[PhotoBoxes], min_face: fl
             "ap": None if scenes else average_precision(np.array(scores), np.array(hits, bool), n_faces),
             "false_per_photo": false / max(len(photos), 1), "ms_per_photo": float(np.median(times) * 1000),
             "landmark_nme": float(np.mean(errors)) if errors else None, "landmark_faces": len(errors),
-            "min_face": min_face, "recall_by_size": _by_size(np.array(sizes), np.array(found_sizes, bool))}
+            "min_face": min_face, "size": size,
+            "recall_by_size": _by_size(np.array(sizes), np.array(found_sizes, bool))}
 
 
-SIZE_BANDS = ((20, 32), (32, 64), (64, 128), (128, None))   # face sizes (the box's shorter side, pixels)
+SIZE_BANDS = ((20, 32), (32, 64), (64, 128), (128, None))   # face sizes, pixels (``face_size``)
+SIZES = ("side", "area")
+
+
+def face_size(boxes: np.ndarray, size: str = "side") -> np.ndarray:
+    """(K,) face sizes of boxes (K, 4) in pixels: the shorter side (``side``), or sqrt(w * h) (``area``: how
+    WIDER FACE's size bands are usually drawn)."""
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    return np.minimum(w, h) if size == "side" else np.sqrt(np.maximum(w, 0) * np.maximum(h, 0))
 
 
 def _by_size(sizes: np.ndarray, found: np.ndarray) -> dict[str, dict]:
