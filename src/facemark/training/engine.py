@@ -125,10 +125,6 @@ class Job:
     def stages(self) -> list[Stage]:
         raise NotImplementedError
 
-    def checkpoint_extra(self) -> dict:
-        """What else the family keeps in a checkpoint (read back by ``export``)."""
-        return {}
-
 
 def _inside_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -352,15 +348,16 @@ class Engine:
                 improved = bool(stage.metric and metrics and metrics[stage.metric] < state.best)
                 if improved:
                     state.best = metrics[stage.metric]
-                    save({"kind": job.kind, "modules": {n: m.state_dict() for n, m in modules.items()},
-                          "stage": stage.name, "epoch": epoch, "metrics": metrics, "config": job.config,
-                          **job.checkpoint_extra()}, self.run_dir / "best.pt")
+                    save({"kind": job.kind,
+                          "modules": {n: (used if m is model else m).state_dict() for n, m in modules.items()},
+                          "stage": stage.name, "epoch": epoch, "metrics": metrics, "config": job.config},
+                         self.run_dir / "best.pt")
                 checkpoint = {
                     "kind": job.kind, "stage": stage.name, "epoch": epoch, "done": dict(state.done), "best": state.best,
                     "modules": {n: (used if m is model else m).state_dict() for n, m in modules.items()},
                     "optimizer": opt.state_dict(), "config": job.config,
                     "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                            "python": random.getstate()}, **job.checkpoint_extra()}
+                            "python": random.getstate()}}
                 if ema is not None:
                     checkpoint["raw"] = {name: model.state_dict()}
                 save(checkpoint, self.last)
