@@ -15,7 +15,6 @@ from ..core.errors import FacemarkError
 from ..core.mesh import self_occlusion
 from ..core.points import xy
 from ..io.datasets import FaceSample
-from ..io.images import read_image
 
 GREY = 128
 UPPER = ("brows", "nose", "eyes")   # the regions a rectangle over the mouth leaves in sight
@@ -41,29 +40,41 @@ def cover_mouth(pixels: np.ndarray, pts: np.ndarray, mouth: list[int]) -> np.nda
     return out
 
 
-def visibility_report(model, samples: list[FaceSample], chunk: int = 64) -> dict:
-    """Mean visibility on the clean faces (all points, and per region) and, with the mouth covered, the AUC of
-    the brow/nose/eye points' visibility against the mouth points' and both means. ``model``: an
-    ``OnnxLandmarkModel`` with a visibility head."""
-    if not getattr(model, "has_visibility", False):
-        raise FacemarkError(f"model {model.card.name!r} has no visibility head")
-    regions = model.scheme.regions
-    if "mouth" not in regions or not all(r in regions for r in UPPER):
-        raise FacemarkError(f"scheme {model.scheme.name}: no mouth, brow, nose and eye regions to compare")
-    mouth = list(regions["mouth"])
-    upper = [i for r in UPPER for i in regions[r]]
+def _clean_and_covered(model, faces: list[FaceSample], mouth: list[int],
+                       chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(M, N) the model's visibility on each face cropped from its landmarks' box, as it is and with the mouth
+    covered (``cover_mouth``); a chunk of faces per model call."""
     clean, covered = [], []
-    for i in range(0, len(samples), chunk):
-        part = samples[i:i + chunk]
+    for i in range(0, len(faces), chunk):
+        part = faces[i:i + chunk]
         crops = [crop_from_landmarks(s.landmarks, model.input_size) for s in part]
         pixels = np.stack([c.warp(s.load_image()) for c, s in zip(crops, part)])
         pts = [c.to_crop(s.landmarks) for c, s in zip(crops, part)]
         clean.append(model.analyse(pixels).visibility)
         covered.append(model.analyse(np.stack([cover_mouth(px, p, mouth) for px, p in zip(pixels, pts)])).visibility)
-    clean, covered = np.concatenate(clean), np.concatenate(covered)
+    return np.concatenate(clean), np.concatenate(covered)
+
+
+def _regions(model) -> tuple[list[int], list[int]]:
+    """The mouth points and the brow, nose and eye points of a model with a visibility head."""
+    if not getattr(model, "has_visibility", False):
+        raise FacemarkError(f"model {model.card.name!r} has no visibility head")
+    regions = model.scheme.regions
+    if "mouth" not in regions or not all(r in regions for r in UPPER):
+        raise FacemarkError(f"scheme {model.scheme.name}: no mouth, brow, nose and eye regions to compare")
+    return list(regions["mouth"]), [i for r in UPPER for i in regions[r]]
+
+
+def visibility_report(model, samples: list[FaceSample]) -> dict:
+    """Mean visibility on the clean faces (all points, and per region) and, with the mouth covered, the AUC of
+    the brow/nose/eye points' visibility against the mouth points' and both means. ``model``: an
+    ``OnnxLandmarkModel`` with a visibility head."""
+    mouth, upper = _regions(model)
+    clean, covered = _clean_and_covered(model, samples, mouth)
     return {"faces": len(samples),
             "clean_mean": float(clean.mean()),
-            "clean_mean_by_region": {name: float(clean[:, list(idx)].mean()) for name, idx in regions.items()},
+            "clean_mean_by_region": {name: float(clean[:, list(idx)].mean())
+                                     for name, idx in model.scheme.regions.items()},
             "mouth_covered": {"auc": separation_auc(covered[:, upper], covered[:, mouth]),
                               "mouth_mean": float(covered[:, mouth].mean()),
                               "upper_mean": float(covered[:, upper].mean())}}
@@ -76,17 +87,9 @@ def self_occlusion_report(model, faces: list) -> dict:
     in-sight against hidden points); then, with the mouth covered, the AUC of the brow/nose/eye points that
     are in sight against the mouth points (the check of ``visibility_report`` without the upper points the
     face itself hides)."""
-    regions = model.scheme.regions
-    mouth, upper = list(regions["mouth"]), [i for r in UPPER for i in regions[r]]
-    seen, clean, covered = [], [], []
-    for s in faces:
-        crop = crop_from_landmarks(s.landmarks, model.input_size)
-        pixels = crop.warp(read_image(s.image))
-        seen.append(self_occlusion(s.landmarks_3d))
-        clean.append(model.analyse(pixels[None]).visibility[0])
-        covered.append(model.analyse(cover_mouth(pixels, crop.to_crop(s.landmarks), mouth)[None]).visibility[0])
-    seen, clean, covered = np.array(seen), np.array(clean), np.array(covered)
-    upper_seen = seen[:, upper]
+    mouth, upper = _regions(model)
+    clean, covered = _clean_and_covered(model, [FaceSample(s.image, s.landmarks) for s in faces], mouth)
+    seen = np.array([self_occlusion(s.landmarks_3d) for s in faces])
     return {"faces": len(faces), "hidden_share": float(1 - seen.mean()),
             "self_occlusion_auc": separation_auc(clean[seen], clean[~seen]) if (~seen).any() else None,
-            "mouth_covered_auc_upper_in_sight": separation_auc(covered[:, upper][upper_seen], covered[:, mouth])}
+            "mouth_covered_auc_upper_in_sight": separation_auc(covered[:, upper][seen[:, upper]], covered[:, mouth])}

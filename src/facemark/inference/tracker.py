@@ -184,10 +184,9 @@ class Tracker:
         # framed again by those points, as the track will be: the model's confidence there must say "a face"
         first = [f.landmarks_3d if f.landmarks_3d is not None else f.landmarks for f in faces]
         crops = [crop_from_landmarks(p, lm.model.input_size, angle=self._angle(p)) for p in first]
-        a = lm.model.analyse(np.stack([c.warp(image) for c in crops]))
-        conf, a = a.confidence, a.to_source(crops)
+        a = lm.model.analyse(np.stack([c.warp(image) for c in crops])).to_source(crops)
         for k, ((i, _), face) in enumerate(zip(items, faces)):
-            if conf is not None and conf[k] < self.lost_below:
+            if a.confidence is not None and a.confidence[k] < self.lost_below:
                 continue
             if i is None:
                 self.tracks.append(_Track(self.next_id, a.points[k], face.score, self._smoother(), np.zeros(2), 0,
@@ -233,8 +232,7 @@ def _merged(a: Analysis, rows: list[int], b: Analysis) -> Analysis:
         x = x.copy()
         x[rows] = y
         return x
-    return Analysis(put(a.points, b.points), put(a.confidence, b.confidence), put(a.uncertainty, b.uncertainty),
-                    put(a.visibility, b.visibility))
+    return Analysis(*(put(x, y) for x, y in zip(a, b)))
 
 
 def _row(values: np.ndarray | None, k: int) -> np.ndarray | None:

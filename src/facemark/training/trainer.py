@@ -20,6 +20,7 @@ import torch
 
 from ..core.codecs import build_codec
 from ..core.crop import crop_from_landmarks
+from ..core.errors import FacemarkError
 from ..core.schemes import scheme
 from ..evaluation.metrics import nme, summary
 from ..inference.predictor import predict_warped
@@ -157,8 +158,6 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, cache_dir: Path
           device: str = "cpu", workers: int = 1, max_steps: int | None = None) -> Path:
     """Train (or resume) a run on ``device`` with ``workers`` batch-preparing helpers; returns the run directory."""
     if not resume and cfg.init_from and not Path(cfg.init_from).is_file():
-        from ..core.errors import FacemarkError
-
         raise FacemarkError(f"{cfg.init_from}: init_from checkpoint not found")
     job = LandmarkJob(cfg, Path(run_dir), cache_dir or Path(os.environ.get("FACEMARK_CACHE", Path(run_dir) / "cache")),
                       workers)
