@@ -11,7 +11,8 @@ from facemark.training.config import config_from_dict, config_kind, load_config
 from facemark.training.models import build_model
 from facemark.training.tasks import build_task
 
-CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("[!_]*.yaml"))
+ROOT = Path(__file__).parents[1] / "configs"
+CONFIGS = sorted(p for p in ROOT.rglob("*.yaml") if not p.name.startswith("_"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -32,6 +33,29 @@ def test_every_config_builds(path):
     assert cfg.name == path.stem
     codec = build_codec(cfg.codec, cfg.input_size, cfg.spec.n_points, cfg.dim)
     build_model(cfg.spec, cfg.model), build_task(cfg, codec, str(path))
+
+
+def test_one_config_per_shipped_model_without_a_base():
+    """configs/NAME.yaml for each shipped model and nothing else at the top, every setting in the file itself."""
+    from facemark.cli.models import shipped_models
+
+    assert {p.stem for p in ROOT.glob("*.yaml")} == {r["name"] for r in shipped_models()}
+    assert not any("base" in yaml.safe_load(p.read_text()) for p in ROOT.glob("*.yaml"))
+
+
+def test_paths_in_a_config_are_relative_to_its_folder(tmp_path, monkeypatch):
+    """``base``, ``init_from`` and ``data.ignore_boxes`` resolve from the config's folder, whatever the working
+    directory; absolute paths stay."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump({**PFLD, "name": "a", "init_from": "w/a.onnx"}))
+    (tmp_path / "sub" / "b.yaml").write_text(yaml.safe_dump({"base": "../a.yaml", "name": "b"}))
+    (tmp_path / "sub" / "c.yaml").write_text(yaml.safe_dump({"base": "../a.yaml", "name": "c",
+                                                             "init_from": "../runs/c.pt"}))
+    monkeypatch.chdir(tmp_path / "sub")
+    assert load_config("b.yaml").init_from == str(Path("..") / "w" / "a.onnx")
+    assert load_config(tmp_path / "sub" / "c.yaml").init_from == str(tmp_path / "runs" / "c.pt")
+    monkeypatch.chdir(tmp_path)
+    assert load_config("sub/c.yaml").init_from == str(Path("runs") / "c.pt")
 
 
 def test_base_merges_data_and_replaces_the_rest(tmp_path):

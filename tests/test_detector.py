@@ -10,7 +10,7 @@ import yaml
 from facemark.core.detection import cells, decode, encode, overlaps
 from facemark.core.errors import DataError, FacemarkError
 
-CONFIG = Path(__file__).parents[1] / "configs" / "detector.yaml"
+CONFIG = Path(__file__).parents[1] / "configs" / "experiments" / "detector.yaml"   # the detector's first recipe
 RECALL_BOUND = 0.7   # on this subset: facemark 0.82, facemark_any 0.76 (upright and turned)
 
 
@@ -216,7 +216,7 @@ def test_rotated_photos_carry_their_boxes_and_landmarks():
 
 
 def test_a_tiny_detector_run_trains_resumes_and_exports(tmp_path, data):
-    from facemark.inference.detectors import FacemarkDetector
+    from facemark.inference.detectors import SingleShotDetector
     from facemark.io.images import read_image
     from facemark.training.detect_train import load_detector_config, train_detector
     from facemark.training.export import export
@@ -240,7 +240,7 @@ def test_a_tiny_detector_run_trains_resumes_and_exports(tmp_path, data):
     st = torch.load(run / "last.pt", weights_only=False)
     assert not all(torch.equal(v, st["raw"]["model"][k]) for k, v in st["modules"]["model"].items())
     onnx = export(run / "last.pt", "tiny_det", tmp_path / "export")
-    det = FacemarkDetector(onnx, min_score=0.01)
+    det = SingleShotDetector(onnx, min_score=0.01)
     boxes, scores, five = det.detect_points(read_image(data / "samples" / "lenna.png"))
     assert boxes.shape[1:] == (4,) and five.shape[1:] == (5, 2) and ((scores >= 0.01) & (scores <= 1)).all()
     # an exported detector (its BatchNorm folded away) is rebuilt into a trainable model that answers as the
@@ -278,10 +278,10 @@ def roboflow_subset(data):
 
 def test_shipped_detector_finds_faces_with_few_false_boxes(roboflow_subset):
     from facemark.evaluation.detection import evaluate_detector
-    from facemark.inference.detectors import FacemarkDetector
-    r = evaluate_detector(FacemarkDetector(), roboflow_subset)
+    from facemark.inference.detectors import SingleShotDetector
+    r = evaluate_detector(SingleShotDetector(), roboflow_subset)
     assert r["recall"] > RECALL_BOUND and r["false_per_photo"] < 0.5
-    by_area = evaluate_detector(FacemarkDetector(), roboflow_subset, size="area")
+    by_area = evaluate_detector(SingleShotDetector(), roboflow_subset, size="area")
     assert by_area["faces"] >= r["faces"]           # sqrt(w * h) >= the shorter side: at least as many faces count
     for rep in (r, by_area):                        # the same faces, split by size
         bands = rep["recall_by_size"]
@@ -311,10 +311,10 @@ def test_any_angle_detector_finds_turned_faces_as_upright_ones(roboflow_subset, 
 
 def test_second_pass_adds_small_faces_of_large_photos_only(roboflow_subset, data):
     from facemark.evaluation.detection import evaluate_detector
-    from facemark.inference.detectors import FacemarkDetector
+    from facemark.inference.detectors import SingleShotDetector
     from facemark.io.boxes import read_scenes
     from facemark.io.images import read_image
-    one, two = FacemarkDetector(fine_below=0), FacemarkDetector()   # the default: two passes
+    one, two = SingleShotDetector(fine_below=0), SingleShotDetector()   # the default: two passes
     small = read_image(roboflow_subset[0].image)   # 640 px: no second pass
     assert all(np.array_equal(a, b) for a, b in zip(one.detect_points(small), two.detect_points(small)))
     # two 1024 px group photos whose 34-47 px faces are scored under the threshold at 640 px

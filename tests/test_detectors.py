@@ -79,3 +79,23 @@ def test_platt_scaling_recovers_a_known_logistic():
     hit = (rng.uniform(size=raw.size) < 1 / (1 + np.exp(-(1.5 * raw - 0.5)))).astype(float)
     a, b = platt(raw, hit)
     assert a == pytest.approx(1.5, abs=0.08) and b == pytest.approx(-0.5, abs=0.08)
+
+
+def test_the_threshold_rule_keeps_the_most_recall_within_the_false_box_budget(data):
+    """``evaluation.detector_fit`` (what tools/detector_thresholds.py chose the shipped thresholds with): the rule
+    on made-up rows, then a one-threshold sweep of the shipped detector on 8 validation photos, where the bundled
+    samples pass at its shipped threshold."""
+    from facemark.evaluation.detector_fit import choose_setting, sample_scores, samples_ok, threshold_sweep
+    from facemark.io.boxes import read_yolo
+
+    rows = [{"detector": "facemark", "min_score": s, "recall": r, "false_per_photo": f, "samples_ok": ok}
+            for s, r, f, ok in ((0.4, 0.9, 0.3, True), (0.5, 0.8, 0.15, True), (0.55, 0.85, 0.1, False),
+                                (0.6, 0.7, 0.05, True))]
+    assert choose_setting(rows, "facemark", 0.15)["min_score"] == 0.5
+    assert choose_setting(rows, "facemark", 0.01) is None and choose_setting(rows, "facemark_any", 1.0) is None
+    scores = sample_scores(None)
+    assert samples_ok(scores, 0.5) and not samples_ok(scores, 0.0)
+    photos = read_yolo(data / "detect" / "roboflow_faces" / "valid")[:8]
+    sweep = threshold_sweep(None, photos, scores=(0.5,), ious=(0.4,), on_samples=scores)
+    assert [(r["detector"], r["min_score"]) for r in sweep] == [("facemark", 0.5), ("facemark_any", 0.5)]
+    assert sweep[0]["samples_ok"] and 0 < sweep[0]["recall"] <= 1

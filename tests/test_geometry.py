@@ -145,12 +145,46 @@ def test_large_face_warp_blurs_only_its_region_with_the_same_pixels():
 
 def test_the_mesh_of_a_turned_face_hides_its_far_side():
     """``core.mesh.self_occlusion`` on the shape model's mean face: nothing hidden seen from the front; turned to
-    85 degrees, the far nose wing and parts of the mouth go behind the face, the other side's when turned the
-    other way (the 68 points alone are a coarse surface: at 70 degrees they hide nothing yet)."""
+    60 degrees, the far jaw, the far eye's outer corner and the far nose wing go behind the face, and only far
+    points do (the other side's when turned the other way); more of it the further it turns."""
     from facemark.core.mesh import self_occlusion
     from facemark.core.pose import project_model
 
-    assert self_occlusion(project_model(0, 0, 0, scale=40.0, centre=(100.0, 100.0))).all()
-    right = np.flatnonzero(~self_occlusion(project_model(85, 0, 0, scale=40.0, centre=(100.0, 100.0))))
-    left = np.flatnonzero(~self_occlusion(project_model(-85, 0, 0, scale=40.0, centre=(100.0, 100.0))))
-    assert 35 in right and 31 in left and not set(right) & set(left)
+    def hidden(yaw: float) -> set[int]:
+        return set(np.flatnonzero(~self_occlusion(project_model(yaw, 0, 0, scale=40.0, centre=(100.0, 100.0)))))
+
+    assert not hidden(0)
+    right, left = hidden(60), hidden(-60)
+    assert {14, 15, 16, 45, 35} <= right and {0, 1, 2, 36, 31} <= left and not right & left
+    assert right < hidden(85)
+
+
+def test_the_shape_model_is_built_back_from_faces_it_made(tmp_path):
+    """``core.shape_build`` (what tools/build_shape_model.py writes into shape68.npz): faces drawn from the shipped
+    model (random expression and identity coefficients, turned, scaled and moved) build a model with its mean,
+    whose basis reconstructs a new face of the same kind; saved, it loads back as ``ShapeModel``."""
+    from facemark.core.pose import rotation_from_euler
+    from facemark.core.shape3d import ShapeModel
+    from facemark.core.shape_build import build_shape_model, save_shape_model
+
+    m = shape_model()
+    rng = np.random.default_rng(0)
+
+    def faces(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        coeffs = rng.normal(size=(n, len(m.std))) * m.std
+        poses = rng.uniform(-40, 40, (n, 3))
+        pts = [80 * s @ rotation_from_euler(*p).T + [200, 150, 0] for s, p in zip(m.shapes(coeffs), poses)]
+        return np.array(pts), poses, coeffs[:, :m.n_expression]
+
+    built, share = build_shape_model(*faces(200), m.n_expression, len(m.std) - m.n_expression)
+    assert np.sqrt(((built.mean - m.mean) ** 2).sum(axis=1).mean()) < 0.01 and 0 < share < 1
+    shape = m.shapes(rng.normal(size=(1, len(m.std))) * m.std)[0]
+    shape = shape - shape.mean(axis=0)
+    dev = (shape / np.sqrt((shape ** 2).sum(axis=1).mean()) - built.mean).ravel()
+    basis = built.basis.reshape(len(built.basis), -1)
+    fit = basis.T @ np.linalg.lstsq(basis.T, dev, rcond=None)[0]
+    assert np.linalg.norm(dev - fit) < 0.05 * np.linalg.norm(dev)
+    save_shape_model(built, tmp_path / "s.npz")
+    with np.load(tmp_path / "s.npz") as z:
+        back = ShapeModel(z["mean"], z["basis"], z["std"], int(z["n_expression"]))
+    np.testing.assert_allclose(back.mean, built.mean, atol=1e-6)

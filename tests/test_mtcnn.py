@@ -39,22 +39,22 @@ def test_pyramid_covers_min_face_to_the_whole_image():
 
 
 def test_loss_is_the_seeds_weighted_sum_with_indicators_and_hard_mining():
-    from facemark.training.mtcnn_train import MARK, NEG, PART, POS, mtcnn_loss
+    from facemark.training.mtcnn_train import LANDMARKS, NEG, PART, POS, mtcnn_loss
     g = torch.Generator().manual_seed(0)
-    kind = torch.tensor([NEG, NEG, NEG, POS, POS, PART, MARK, MARK, NEG, POS])
+    kind = torch.tensor([NEG, NEG, NEG, POS, POS, PART, LANDMARKS, LANDMARKS, NEG, POS])
     out = torch.randn(10, 15, generator=g)
     box = torch.randn(10, 4, generator=g)
     pts = torch.randn(10, 10, generator=g)
     box[kind == NEG] = float("nan")          # types without a label carry NaN targets: they must not leak
-    box[kind == MARK] = float("nan")
-    pts[kind != MARK] = float("nan")
+    box[kind == LANDMARKS] = float("nan")
+    pts[kind != LANDMARKS] = float("nan")
     weights = (1.0, 0.5, 1.0)
 
     def expected(share):
         det_rows = (kind == NEG) | (kind == POS)
         det = F.binary_cross_entropy_with_logits(out[det_rows, 0], (kind[det_rows] == POS).float(), reduction="none")
         b = ((out[(kind == POS) | (kind == PART), 1:5] - box[(kind == POS) | (kind == PART)]) ** 2).mean(1)
-        p = ((out[kind == MARK, 5:] - pts[kind == MARK]) ** 2).mean(1)
+        p = ((out[kind == LANDMARKS, 5:] - pts[kind == LANDMARKS]) ** 2).mean(1)
         top = lambda x: x.sort(descending=True).values[:int(np.ceil(share * len(x)))].mean()  # noqa: E731
         return weights[0] * top(det) + weights[1] * top(b) + weights[2] * top(p)
 
@@ -70,7 +70,7 @@ def test_loss_is_the_seeds_weighted_sum_with_indicators_and_hard_mining():
 
 def test_sampled_windows_keep_the_papers_iou_ranges():
     from facemark.training.detect_data import Patch, Photo
-    from facemark.training.mtcnn_train import MARK, NEG, PART, POS, MtcnnConfig, WindowSampler
+    from facemark.training.mtcnn_train import LANDMARKS, NEG, PART, POS, MtcnnConfig, WindowSampler
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (200, 300, 3), dtype=np.uint8)
     boxes = np.array([[40.0, 50, 100, 120], [180, 30, 240, 100]])
@@ -95,7 +95,7 @@ def test_sampled_windows_keep_the_papers_iou_ranges():
     assert crop.shape == (24, 24, 3) and np.isfinite(box).all() and np.isnan(p).all()
     crop, box, p = sampler(NEG, rng)
     assert np.isnan(box).all() and np.isnan(p).all()
-    crop, box, p = sampler(MARK, rng)
+    crop, box, p = sampler(LANDMARKS, rng)
     assert np.isnan(box).all() and np.isfinite(p).all() and ((p > -0.2) & (p < 1.2)).all()
 
 

@@ -361,6 +361,22 @@ def test_the_occluder_labels_the_points_it_covers():
         assert covered.any() and np.array_equal(changed, covered)
 
 
+def test_a_part_occluder_lies_over_one_region_of_the_face():
+    """With ``occlusion_parts`` the occluder covers most of one region's points (sunglasses, a mask, a hand)."""
+    from facemark.core.pose import project_model
+    from facemark.core.schemes import scheme
+    from facemark.training.config import AugmentConfig
+    from facemark.training.data import Augmenter
+
+    ibug = scheme("ibug68")
+    aug = Augmenter(AugmentConfig(occlusion_parts=1.0), 128, ibug)
+    pts = project_model(0, 0, 0, scale=40.0, centre=(64.0, 64.0))[:, :2]
+    image, source = np.full((128, 128, 3), 7, np.uint8), np.full((192, 192, 3), 200, np.uint8)
+    for seed in range(20):
+        _, covered = aug._occlude(image, pts, source, np.random.default_rng(seed))
+        assert max(covered[list(idx)].mean() for idx in ibug.regions.values()) >= 0.5
+
+
 def test_a_visibility_head_trains_alone_on_a_frozen_export(tmp_path, tiny_root):
     """A shipped-style export without a visibility head starts a run with one (``optional``); ``train_only``
     trains the head alone, so the points stay the export's; the new export has a ``visibility`` output."""

@@ -6,7 +6,7 @@ calibrated on random inputs, which is enough for timing, not for accuracy. On th
 project trains on (no AVX-512 VNNI), int8 ran slower than fp32 for every model tried, and fp32 reached about
 16 GMAC/s on 1 thread, so a 5 ms budget per face is about 70 M MACs.
 
-    python tools/bench_inference.py configs/pfld68.yaml configs/hourglass2x32_128.yaml [--int8]
+    python tools/bench_inference.py configs/pfld68_fast.yaml configs/experiments/hourglass2x32_128.yaml [--int8]
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ shape encoded by the config's codec), so the schedule of a config can be planned
 2-core AVX2 machine this project trains on, bf16 autocast was ~10x slower than fp32 (no AVX-512 BF16 / AMX),
 hence ``bf16: false`` in the configs; ``--bf16`` measures both.
 
-    python tools/bench_train_step.py configs/pfld68.yaml [configs/... ] [--batch 32] [--steps 3] [--bf16]
+    python tools/bench_train_step.py configs/pfld68_fast.yaml [configs/... ] [--batch 32] [--steps 3] [--bf16]
 """
 from __future__ import annotations
 

@@ -1,10 +1,7 @@
 """Build the 3D shape model of the 68 iBUG points (src/facemark/core/shape68.npz) from AFLW2000-3D.
 
-Each face's fitted 3D points (``pt3d_68``) are rotated back to the frontal pose by its own annotated pose,
-centred and scaled to unit RMS radius: shapes in one frame, the frame where AFLW2000-3D's pose is zero. The
-model is their mean plus a linear basis: expression directions (the principal directions of the part of the
-shapes that the file's expression coefficients ``Exp_Para`` explain, by least squares) and identity directions
-(the principal directions of the rest).
+``core.shape_build.build_shape_model`` on each face's fitted 3D points (``pt3d_68``), its annotated pose and its
+expression coefficients (``Exp_Para``): shapes in the frame where AFLW2000-3D's pose is zero.
 
 Only one half of the faces builds the model (the even positions in file-name order, angles within 99 degrees);
 the other half is validation. The script prints the head-pose MAE of the fit on the annotated 2D points (the
@@ -20,27 +17,12 @@ import json
 
 import numpy as np
 
-from facemark.core.pose import euler_from_rotation, rotation_from_euler
-from facemark.core.shape3d import MODEL_FILE, N_POINTS, FitSettings, ShapeModel, fit_shape
+from facemark.core.pose import euler_from_rotation
+from facemark.core.shape3d import MODEL_FILE, FitSettings, ShapeModel, fit_shape
+from facemark.core.shape_build import build_shape_model, save_shape_model
 from facemark.io.datasets import read_aflw2000
 
 from _data import DATA
-
-
-def principal(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k leading unit directions of the rows of ``x`` (zero-mean) and their standard deviations."""
-    _, s, vt = np.linalg.svd(x, full_matrices=False)
-    return vt[:k], s[:k] / np.sqrt(len(x))
-
-
-def frontal_shapes(samples) -> np.ndarray:
-    """(F, 68, 3) shapes in the frontal frame, centred, unit RMS radius."""
-    out = []
-    for s in samples:
-        q = s.landmarks_3d - s.landmarks_3d.mean(axis=0)
-        c = q @ rotation_from_euler(s.pose["yaw"], s.pose["pitch"], s.pose["roll"])   # R^T q per point
-        out.append(c / np.sqrt((c ** 2).sum(axis=1).mean()))
-    return np.array(out)
 
 
 def pose_mae(model: ShapeModel, samples, settings: FitSettings) -> float:
@@ -61,21 +43,12 @@ def main() -> None:
     kept = [s for s in samples if max(abs(v) for v in s.pose.values()) <= 99]
     build = [s for i, s in enumerate(kept) if i % 2 == 0]
     check = [s for i, s in enumerate(kept) if i % 2 == 1]
-    shapes = frontal_shapes(build)
-    mean = shapes.mean(axis=0)
-    mean /= np.sqrt((mean ** 2).sum(axis=1).mean())
-    dev = (shapes - mean).reshape(len(shapes), -1)
-    exp = np.stack([s.expression for s in build])
-    exp = np.concatenate([exp, np.ones((len(exp), 1))], axis=1)
-    explained = exp @ np.linalg.lstsq(exp, dev, rcond=None)[0]
-    b_exp, s_exp = principal(explained - explained.mean(axis=0), args.expression)
-    b_id, s_id = principal(dev - explained, args.identity)
-    model = ShapeModel(mean, np.concatenate([b_exp, b_id]).reshape(-1, N_POINTS, 3),
-                       np.concatenate([s_exp, s_id]), args.expression)
-    np.savez_compressed(MODEL_FILE, mean=mean.astype(np.float32), basis=model.basis.astype(np.float32),
-                        std=model.std.astype(np.float32), n_expression=np.int32(args.expression))
+    model, share = build_shape_model(np.stack([s.landmarks_3d for s in build]),
+                                     np.array([[s.pose["yaw"], s.pose["pitch"], s.pose["roll"]] for s in build]),
+                                     np.stack([s.expression for s in build]), args.expression, args.identity)
+    save_shape_model(model, MODEL_FILE)
     report = {"faces": {"build": len(build), "validation": len(check)},
-              "variance_explained": float(((explained - explained.mean(0)) ** 2).sum() / (dev ** 2).sum()),
+              "variance_explained": share,
               "pose_mae_from_annotated_2d": {
                   f"outline {w}, noise {n}": {"build": round(pose_mae(model, build, FitSettings(w, n)), 3),
                                               "validation": round(pose_mae(model, check, FitSettings(w, n)), 3)}

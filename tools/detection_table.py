@@ -24,7 +24,7 @@ from facemark.io.boxes import read_scenes, read_voc_folder, read_yolo, select_pa
 
 from _data import DATA
 
-# (reader, 300W scenes?, part): detect/masks' every 5th photo is the part configs/detector.yaml leaves out
+# (reader, 300W scenes?, part): detect/masks' every 5th photo is the part configs/experiments/detector.yaml leaves out
 SETS = {"faces68/scenes/afw": (read_scenes, True, ""), "detect/masks": (read_voc_folder, False, "0/5"),
         "detect/roboflow_faces/test": (read_yolo, False, "")}
 

@@ -15,28 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-
-import numpy as np
 
 from facemark.evaluation.detection import evaluate_detector
-from facemark.inference.detectors import FacemarkAnyAngleDetector, FacemarkDetector
+from facemark.evaluation.detector_fit import SAMPLE_FACES, choose_setting, sample_scores, threshold_sweep
+from facemark.inference.detectors import SingleShotDetector
 from facemark.io.boxes import read_voc_folder, read_yolo, select_part
-from facemark.io.images import read_image
 
 from _data import DATA
-
-# faces in the bundled samples (src/facemark/samples): both men in breakingbad.jpg, Einstein and the man seated
-# behind him, lenna, takeo
-SAMPLE_FACES = {"breakingbad.jpg": 2, "einstein.jpg": 2, "lenna.png": 1, "takeo.ppm": 1}
-SAMPLES = Path(__file__).resolve().parents[1] / "src" / "facemark" / "samples"
-
-
-def sample_scores(weights: str | None) -> dict[str, np.ndarray]:
-    """``facemark``'s face scores on each bundled sample, down to 0.2 (NMS keeps the same boxes above any higher
-    threshold: a box is only suppressed by better ones)."""
-    det = FacemarkDetector(weights, min_score=0.2)
-    return {name: det.detect(read_image(SAMPLES / name))[1] for name in SAMPLE_FACES}
 
 
 def main() -> int:
@@ -44,7 +29,7 @@ def main() -> int:
     ap.add_argument("--weights", help="detector .onnx (with its .json card); default: the shipped one")
     ap.add_argument("--max-false", type=float, default=0.15, help="false boxes per photo allowed")
     ap.add_argument("--masks-part", help="K/N: also the colour crowd photos of detect/masks at this part, for "
-                                         "weights trained without it (configs/detector_cv.yaml: 1/5)")
+                                         "weights trained without it (configs/experiments/detector_cv.yaml: 1/5)")
     ap.add_argument("--by-set", action="store_true", help="instead: facemark's rows on each validation set alone")
     ap.add_argument("--samples", action="store_true", help="also check the bundled samples' faces at each threshold")
     a = ap.parse_args()
@@ -55,30 +40,20 @@ def main() -> int:
     if a.by_set:
         for score in (0.5, 0.55, 0.6):
             for name, ps in sets.items():
-                r = evaluate_detector(FacemarkDetector(a.weights, min_score=score), ps)
+                r = evaluate_detector(SingleShotDetector(a.weights, min_score=score), ps)
                 print(json.dumps({"detector": "facemark", "set": name, "min_score": score, "nms_iou": 0.4,
                                   **{k: r[k] for k in ("recall", "ap", "false_per_photo")}}))
         return 0
-    rows = []
     on_samples = sample_scores(a.weights) if a.samples else None
     for name, scores in (on_samples or {}).items():
         print(f"{name}: face scores {', '.join(f'{v:.2f}' for v in scores)} (needs {SAMPLE_FACES[name]})",
               file=sys.stderr)
-    for score in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
-        rows.append({"detector": "facemark", "min_score": score, "nms_iou": 0.4,
-                     **evaluate_detector(FacemarkDetector(a.weights, min_score=score), photos)})
-        if on_samples:
-            rows[-1]["samples_ok"] = all(int((s >= score).sum()) == SAMPLE_FACES[n] for n, s in on_samples.items())
-        for iou in (0.3, 0.4):
-            rows.append({"detector": "facemark_any", "min_score": score, "nms_iou": iou,
-                         **evaluate_detector(FacemarkAnyAngleDetector(a.weights, min_score=score, nms_iou=iou), photos)})
+    rows = threshold_sweep(a.weights, photos, on_samples=on_samples)
     for r in rows:
         print(json.dumps({k: r[k] for k in ("detector", "min_score", "nms_iou", "recall", "ap", "false_per_photo",
                                             "samples_ok") if k in r}))
     for name in ("facemark", "facemark_any"):
-        ok = [r for r in rows if r["detector"] == name and r["false_per_photo"] <= a.max_false
-              and r.get("samples_ok", True)]
-        best = max(ok, key=lambda r: r["recall"]) if ok else None
+        best = choose_setting(rows, name, a.max_false)
         print(f"{name}: " + (f"min_score {best['min_score']}, nms_iou {best['nms_iou']}: recall {best['recall']:.3f}, "
                              f"{best['false_per_photo']:.2f} false boxes per photo" if best else "no setting qualifies"),
               file=sys.stderr)

@@ -7,7 +7,7 @@ root measures the real images. Training from the packed root (``facemark train C
 sees the same faces and framing as from the source, up to the WebP loss: the trainer's pre-crop of a packed
 face is the identity warp. faces68/train packs into about 32 MB at quality 90, against 94 MB of source JPEGs.
 
-    python tools/pack_crops.py configs/hrnet_w8_128.yaml --out .pack [--quality 90]
+    python tools/pack_crops.py configs/hrnet68.yaml --out .pack [--quality 90]
 """
 from __future__ import annotations
 

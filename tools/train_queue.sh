@@ -3,7 +3,7 @@
 # that a stopped session left behind (in runs/NAME, or committed to checkpoints/NAME) and skipping finished
 # ones; then export each to runs/NAME/export/NAME.onnx.
 # The decoded pre-crops are cached in runs/cache (keyed by files and crop size), shared by the runs.
-#   nohup tools/train_queue.sh configs/a.yaml configs/b.yaml > runs/queue.log 2>&1 &
+#   nohup tools/train_queue.sh configs/a.yaml configs/experiments/b.yaml > runs/queue.log 2>&1 &
 set -euo pipefail
 for config in "$@"; do
   name=$(basename "$config" .yaml)

@@ -16,7 +16,7 @@ import numpy as np
 
 from facemark.core.detection import iou
 from facemark.evaluation.metrics import nme
-from facemark.inference.detectors import FacemarkAnyAngleDetector, FacemarkDetector, build_detector
+from facemark.inference.detectors import AnyAngleDetector, SingleShotDetector, build_detector
 from facemark.inference.landmarker import Landmarker
 from facemark.io.boxes import read_scenes
 from facemark.io.images import read_image
@@ -38,7 +38,7 @@ def main() -> int:
     ap.add_argument("--min-score", type=float, default=build_detector("facemark_any").min_score,
                     help="facemark_any's threshold (default: the shipped one)")
     a = ap.parse_args()
-    anyf = FacemarkAnyAngleDetector(a.weights, min_score=a.min_score)
+    anyf = AnyAngleDetector(a.weights, min_score=a.min_score)
     pipelines = {"facemark": Landmarker(detector=build_detector("facemark"), threads=1),
                  "facemark_any": Landmarker(detector=anyf, threads=1)}
     rows = []
@@ -63,7 +63,7 @@ def main() -> int:
 def turn_contests(weights: str | None, min_score: float) -> None:
     """Per upright AFW photo, the detections of each quarter turn (in the photo's pixels); for every group that
     overlaps across turns, the turn of its best detection and that score's lead over the best upright one."""
-    turned = [FacemarkDetector(weights, min_score=min_score, turns=(q,)) for q in range(4)]
+    turned = [SingleShotDetector(weights, min_score=min_score, turns=(q,)) for q in range(4)]
     groups, won = 0, []
     for photo in read_scenes(DATA / "faces68/scenes/afw"):
         image = read_image(photo.image)

@@ -29,7 +29,7 @@ import numpy as np
 
 from facemark.core.crop import crop_from_box
 from facemark.core.detection import iou, overlaps
-from facemark.inference.detectors import FacemarkDetector
+from facemark.inference.detectors import SingleShotDetector
 from facemark.evaluation.detection import match
 from facemark.io.boxes import PhotoBoxes
 from facemark.io.images import read_image, write_image
@@ -73,7 +73,7 @@ def main() -> int:
     ap.add_argument("--out-dir", required=True)
     a = ap.parse_args()
     photos = read_photos([{"format": a.format, "path": a.set, "part": a.part}], DATA)
-    detectors = [FacemarkDetector(None if w == "shipped" else w, min_score=a.min_score) for w in a.weights]
+    detectors = [SingleShotDetector(None if w == "shipped" else w, min_score=a.min_score) for w in a.weights]
     regions, tiles = [], []
     for photo in photos:
         image = read_image(photo.image)

@@ -1,7 +1,7 @@
 """Where the NME of 68-point models on faces68/test/ytf comes from: per-region error, the smallest per-face
 error, how much a per-point bias explains, and what averaging the models (with and without flipping) gives.
 
-    python tools/experiments/error_analysis.py --models pfld68 docs/runs/zoo/pipnet_mbv2x05_128.onnx
+    python tools/experiments/error_analysis.py --models pfld68 checkpoints/zoo/pipnet_mbv2x05_128.onnx
 """
 from __future__ import annotations
 

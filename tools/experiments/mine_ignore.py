@@ -7,7 +7,7 @@ for the next round: ``data.ignore_boxes`` in the config names the file written h
 the regions every detector finds (each detector's own false boxes are a detector's hardest negatives: a
 region found by one alone is as often one of those as a face).
 
-    python tools/experiments/mine_ignore.py configs/detector_v4.yaml --min-score 0.4 0.7 --agree --out configs/detector_v4_ignore.json
+    python tools/experiments/mine_ignore.py configs/experiments/detector_v4.yaml --min-score 0.4 0.7 --agree --out configs/experiments/detector_v4_ignore.json
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import json
 import sys
 
 from facemark.evaluation.detection import evaluate_detector
-from facemark.inference.detectors import FacemarkAnyAngleDetector, FacemarkDetector
+from facemark.inference.detectors import AnyAngleDetector, SingleShotDetector
 from facemark.io.boxes import read_yolo
 
 from _data import DATA
@@ -26,7 +26,7 @@ def main() -> int:
     ap.add_argument("--weights", help="detector .onnx (with its .json card); default: the shipped one")
     a = ap.parse_args()
     photos = read_yolo(DATA / "detect/roboflow_faces/valid")
-    for cls in (FacemarkDetector, FacemarkAnyAngleDetector):
+    for cls in (SingleShotDetector, AnyAngleDetector):
         for below in (0, 48, 64, 96):
             det = cls(a.weights, max_side=400, fine_side=640, fine_below=below, fine_score=0)
             r = evaluate_detector(det, photos)
@@ -37,12 +37,12 @@ def main() -> int:
               flush=True)
     for below in (64, 96):
         for fine_score in (0.55, 0.6, 0.65):
-            det = FacemarkDetector(a.weights, max_side=400, fine_side=640, fine_below=below, fine_score=fine_score)
+            det = SingleShotDetector(a.weights, max_side=400, fine_side=640, fine_below=below, fine_score=fine_score)
             r = evaluate_detector(det, photos)
             print(json.dumps({"detector": "facemark", "max_side": 400, "fine_side": 640, "fine_below": below,
                               "fine_score": fine_score, **{k: r[k] for k in KEYS}}), flush=True)
     for score in (0.45, 0.4):
-        r = evaluate_detector(FacemarkDetector(a.weights, max_side=400, min_score=score, fine_below=0), photos)
+        r = evaluate_detector(SingleShotDetector(a.weights, max_side=400, min_score=score, fine_below=0), photos)
         print(json.dumps({"detector": "facemark", "max_side": 400, "fine_below": 0, "min_score": score,
                           **{k: r[k] for k in KEYS}}), flush=True)
     return 0

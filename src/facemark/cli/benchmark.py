@@ -14,7 +14,13 @@ def _benchmark_args(p: argparse.ArgumentParser) -> None:
     from ..inference.detectors import DEFAULT_DETECTOR, DETECTORS
     from ..inference.runtime import available_models
 
-    p.add_argument("--models", nargs="+", default=available_models(), help="facemark models (default: every shipped one)")
+    p.add_argument("--models", nargs="+", default=available_models(),
+                   help="facemark models: shipped names or exported .onnx files with their card (default: every shipped one)")
+    p.add_argument("--zoo", action="store_true",
+                   help="the model-zoo table instead (docs/results.md): per model in fp32, NME with --flip, "
+                        "parameters, MACs, training cost; no other tools")
+    p.add_argument("--decoders", nargs="+", choices=("argmax", "quarter", "soft_argmax"),
+                   help="with --zoo: one row per decoder for heatmap models (the decoder ablation)")
     p.add_argument("--precisions", nargs="+", choices=("fp32", "int8"), default=["fp32", "int8"],
                    help="runtime variants to measure, where a model has them (default both)")
     p.add_argument("--tools", nargs="*", choices=("dlib", "mediapipe"), default=["dlib", "mediapipe"],
@@ -41,6 +47,8 @@ def _benchmark(a: argparse.Namespace) -> int:
         need("matplotlib", "plot", "--plot")      # before the work, not after it
     if a.repeats < 1:
         raise FacemarkError(f"--repeats {a.repeats}: at least 1")
+    if a.decoders and not a.zoo:
+        raise FacemarkError("--decoders: only with --zoo")
     samples = read_pts_folder(a.data, 68)
     gt = bm.np.stack([s.landmarks for s in samples])
     image = read_image(Path(__file__).parents[1] / "samples" / "breakingbad.jpg")   # 1920x1080: its first face is timed
@@ -49,6 +57,9 @@ def _benchmark(a: argparse.Namespace) -> int:
     if not len(boxes):
         raise FacemarkError(f"detector {a.detector} finds no face in breakingbad.jpg to time on")
     image_box = to_landmark_boxes(boxes[:1], det.box_map)[0]
+    command_line = "facemark benchmark " + " ".join(sys.argv[2:])
+    if a.zoo:
+        return _zoo(a, samples, gt, image, image_box, command_line)
     measured = []      # (row, errors, timers): accuracy first, then every row timed in interleaved rounds
     for model in a.models:
         has_int8 = "int8" in load_card(model)[0].meta
@@ -67,13 +78,35 @@ def _benchmark(a: argparse.Namespace) -> int:
         label = " ".join(x for x in (row["tool"], row["model"], row["variant"]) if x)
         curves[label + ("" if row.get("points", 68) == 68 else f" ({row['points']} points)")] = errors
         print(json.dumps(row), flush=True)
-    command_line = "facemark benchmark " + " ".join(sys.argv[2:])
+    _write(a, bm.markdown(rows, str(a.data), command_line), curves)
+    return 0
+
+
+def _zoo(a: argparse.Namespace, samples, gt, image, image_box, command_line: str) -> int:
+    """``--zoo``: one fp32 row per model and decoder (``evaluation.benchmark.zoo_row``), timed interleaved."""
+    from ..evaluation import benchmark as bm
+    from ..inference.runtime import load_card
+
+    measured = []
+    for model in a.models:
+        heatmap = load_card(model)[0].codec["name"] == "heatmap"
+        for decoder in (a.decoders if heatmap and a.decoders else [None]):
+            measured.append(bm.zoo_row(model, decoder, samples, gt, image, image_box))
+    bm.time_rows([(row, timers) for row, _, timers in measured], a.repeats)
+    for row, _, _ in measured:
+        print(json.dumps(row), flush=True)
+    _write(a, bm.zoo_markdown([row for row, _, _ in measured], str(a.data), command_line),
+           {bm.zoo_label(row): errors for row, errors, _ in measured})
+    return 0
+
+
+def _write(a: argparse.Namespace, table: str, curves: dict) -> None:
+    """The markdown table and the CED plot, where asked for."""
     if a.markdown:
         from ..io.files import atomic_write_bytes
 
-        atomic_write_bytes(a.markdown, bm.markdown(rows, str(a.data), command_line).encode())
+        atomic_write_bytes(a.markdown, table.encode())
     if a.plot:
         from ..evaluation.plots import plot_ced
 
         plot_ced(curves, a.plot, title=f"{a.data.name}, boxes from ground truth", norm="iod")
-    return 0

@@ -185,7 +185,7 @@ def _video_args(p: argparse.ArgumentParser) -> None:
 def _evaluate_video(a: argparse.Namespace) -> int:
     """Video tracking: frames found, NME, jitter and lag on synthetic moving-face clips; second difference and
     wall time on real clips; facemark per frame and tracked (and MediaPipe's video mode) in one run."""
-    from ..evaluation.others import MESH_TO_IBUG, MediaPipeVideo
+    from ..evaluation.other_tools import MESH_TO_IBUG, MediaPipeVideo
     from ..evaluation.video import facemark_methods, real_scores, synthetic_scores
     from ..inference.landmarker import Landmarker
     from ..io.datasets import read_pts_folder

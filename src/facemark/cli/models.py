@@ -9,15 +9,14 @@ from .base import command
 
 
 def shipped_models() -> list[dict]:
-    """Name, kind, the config its card names (``configs/NAME.yaml`` in the repository), the full training command,
+    """Name, kind, its config (``configs/NAME.yaml`` in the repository: one per shipped model), the full training command,
     the ONNX files' sha256 and the validation metrics of every model card under the package's weights."""
     rows = []
     for card_path in sorted(WEIGHTS_DIR.glob("*.json")) + sorted((WEIGHTS_DIR / "detectors").glob("*.json")):
         card = json.loads(card_path.read_text())
-        config = (card.get("config") or {}).get("name")
         sha = card["sha256"]
         rows.append({"name": card["name"], "kind": card.get("kind", "landmarks"),
-                     "config": f"configs/{config}.yaml" if config else None,
+                     "config": f"configs/{card['name']}.yaml",
                      "command": card.get("training_command"),
                      "sha256": sha if isinstance(sha, dict) else {"fp32": sha, **(
                          {"int8": card["int8"]["sha256"]} if "int8" in card else {})},

@@ -5,8 +5,12 @@ self-occlusion of AFLW2000-3D's fitted 3D faces with them.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
+
+from .shape3d import shape_model
 
 HIDDEN_DEPTH = 0.05      # a point is hidden behind a surface nearer than it by this share of the face's width
 
@@ -34,16 +38,26 @@ def in_sight(points: np.ndarray, tri2: np.ndarray, tri_depth: np.ndarray, label:
 
 
 def self_occlusion(points: np.ndarray) -> np.ndarray:
-    """(P,) whether each of a face's 3D points (P, 3: x, y in pixels, z away from the camera) is in sight of
-    the camera, with the face surface taken as the Delaunay mesh of the points themselves, painted farthest
-    first."""
+    """(P,) whether each of a face's 68 iBUG 3D points (x, y in pixels, z away from the camera) is in sight of
+    the camera, with the face surface taken as the mesh of the points themselves: the triangles of the shape
+    model's frontal mean face (``frontal_triangles``: a triangulation of the turned points would never overlap
+    itself, so it could hide nothing), painted farthest first."""
     lo = np.floor(points[:, :2].min(axis=0)) - 2
     local = points - np.append(lo, 0.0)
     side = int(np.ceil(local[:, :2].max())) + 3
-    tri = triangles(local[:, :2], side)
+    tri = frontal_triangles()
     tri = tri[np.argsort(-local[tri, 2].mean(axis=1), kind="stable")]
     label = paint(local[tri, :2], (side, side))
     return in_sight(local, local[tri, :2], local[tri, 2], label)
+
+
+@lru_cache(maxsize=1)
+def frontal_triangles() -> np.ndarray:
+    """(T, 3) Delaunay triangles of the shape model's mean face seen from the front: one surface for the 68
+    iBUG points in any pose."""
+    mean = shape_model().mean[:, :2]
+    pix = (mean - mean.min(axis=0)) / np.ptp(mean, axis=0).max() * 500.0
+    return triangles(pix, 501)
 
 
 def paint(tri2: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -1,5 +1,5 @@
 """``facemark benchmark``: speed and accuracy of every shipped model and runtime variant, and of other tools
-(``others.py``), on the same images and the same boxes, in one run on one machine.
+(``other_tools.py``), on the same images and the same boxes, in one run on one machine.
 
 Per row: ``ms_per_face``, the landmark step for one face of a 1920x1080 photo (crop warp, network, decoding,
 5 points; detection excluded) on 1 thread, batch 1, timed after a warm-up in rounds interleaved across all
@@ -10,6 +10,10 @@ rows (``time_rows``);
 landmarks (inter-ocular NME); ``nme_shared``, the NME on the points MediaPipe's mesh shares with iBUG 68; and
 each tool with its own detector on the same images (``detector``: faces found, NME of the matched ones, with
 and without the refine pass).
+
+``zoo_row`` / ``zoo_markdown``: the model-zoo table of docs/results.md instead, one row per model (shipped or an
+exported ``.onnx`` with its card) and heatmap decoder: NME, FR, AUC, NME with the mirrored crop averaged in
+(``--flip``), parameters, MACs, fp32 milliseconds per face on 1 thread and what training cost.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from ..inference.predictor import predict
 from ..inference.runtime import OnnxLandmarkModel, cpu_has_int8_dot
 from ..io.datasets import FaceSample
 from .metrics import normaliser, summary
-from .others import MESH_TO_IBUG, OTHERS, nearest_face
+from .other_tools import MESH_TO_IBUG, OTHERS, nearest_face
 from .protocols import predict_with_landmark_boxes
 
 SHARED = tuple(sorted(MESH_TO_IBUG))
@@ -157,4 +161,41 @@ def markdown(rows: list[dict], data: str, command: str) -> str:
                      f"{ms(r['ms_per_face_pose'])} | {ms(r['ms_per_face_refine'])} | {r['faces_per_s']:.0f} | {pct(r['nme'])}{pts} | "
                      f"{pct(r['fr'])} | {r['auc']:.4f} | {pct(r['nme_shared'])} | {det(r['own_detector'])} | "
                      f"{det(r['own_detector_refine'])} |")
+    return f"Data: {data}. Machine: {machine()}.\n\n" + "\n".join(lines) + f"\n\nCommand: `{command}`\n"
+
+
+def zoo_row(model: str, decoder: str | None, samples: list[FaceSample], gt: np.ndarray, image: np.ndarray,
+            image_box: np.ndarray) -> tuple[dict, np.ndarray, Timers]:
+    """One model's (and decoder's) zoo row in fp32, its per-face errors and its timer (``time_rows``)."""
+    net = OnnxLandmarkModel(model, threads=1, decoder=decoder, precision="fp32")
+    flipped = OnnxLandmarkModel(model, threads=1, flip=True, decoder=decoder, precision="fp32")
+    card = net.card.meta
+    errors = errors_on(list(predict_with_landmark_boxes(net, samples)), gt, tuple(range(68)))
+    crop = [crop_from_box(image_box, net.input_size)]
+    row = {"model": card["name"], "decoder": decoder or card["codec"].get("decoder"), "ms_per_face": None,
+           **summary(errors, "iod"),
+           "flip": summary(errors_on(list(predict_with_landmark_boxes(flipped, samples)), gt, tuple(range(68))), "iod"),
+           "params": card.get("parameters"), "macs": card.get("macs"),
+           "train_minutes": card.get("train_minutes"), "epochs": card.get("epochs_run"),
+           "trained_on": card.get("trained_on", ["cpu"]), "command": card.get("training_command")}
+    return row, errors, {"ms_per_face": lambda: predict(net, [image], crop)}
+
+
+def zoo_label(row: dict) -> str:
+    return row["model"] + (f" ({row['decoder']})" if row["decoder"] else "")
+
+
+def zoo_markdown(rows: list[dict], data: str, command: str) -> str:
+    """The zoo rows as the table of docs/results.md, with each model's training command."""
+    head = "| model | NME (IOD) | FR@10% | AUC@10% | NME with --flip | params | MACs | ms/face (1 thread) | training |"
+    lines = [head, "|" + "---|" * head.count(" |")]
+    for r in rows:
+        train = f"{r['train_minutes']:.0f} min, {r['epochs']} epochs" if r["train_minutes"] else "?"
+        gpus = [d.split(":", 1)[1].replace("NVIDIA ", "") for d in r["trained_on"] if d.startswith("cuda")]
+        train += f" on {', '.join(gpus)}" if gpus else ""
+        lines.append(f"| {zoo_label(r)} | {r['nme'] * 100:.2f}% | {r['fr'] * 100:.2f}% | {r['auc']:.4f} | "
+                     f"{r['flip']['nme'] * 100:.2f}% | {r['params']:,} | {r['macs'] / 1e6:.1f}M | "
+                     f"{r['ms_per_face']:.2f} | {train} |")
+    commands = {r["model"]: r["command"] for r in rows if r["command"]}
+    lines += ["", "Training commands:", ""] + [f"- {m}: `{c}`" for m, c in commands.items()]
     return f"Data: {data}. Machine: {machine()}.\n\n" + "\n".join(lines) + f"\n\nCommand: `{command}`\n"

@@ -1,6 +1,7 @@
 """What is fitted per detector into ``inference/box_maps.json``: its box -> landmark-box mapping
 (``Detector.box_map``; ``tools/fit_box_maps.py``) and the Platt scaling of its raw scores (``platt``;
-``tools/calibrate_scores.py``).
+``tools/calibrate_scores.py``); and how facemark's detector thresholds are chosen (``threshold_sweep``,
+``choose_setting``; ``tools/detector_thresholds.py``).
 
 Detectors frame faces differently from the landmark box the models were trained on. For each detection matched
 to an annotated face: the landmark box's centre shift in detector box widths / heights and its longer side
@@ -11,14 +12,24 @@ logistic regression of "this detection is a face" on the raw score.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..core.crop import landmark_box
 from ..core.detection import iou
-from ..inference.detectors import to_landmark_boxes
+from ..inference.detectors import AnyAngleDetector, SingleShotDetector, to_landmark_boxes
+from ..io.boxes import PhotoBoxes
 from ..io.datasets import FaceSample
+from ..io.images import read_image
+from .detection import evaluate_detector
 
 MATCH_IOU = 0.25   # least overlap of a detection with an annotated face's landmark box to count as its match
+# faces in the bundled samples (src/facemark/samples): both men in breakingbad.jpg, Einstein and the man seated
+# behind him, lenna, takeo: a threshold must show every one and no false face (the demo's check)
+SAMPLE_FACES = {"breakingbad.jpg": 2, "einstein.jpg": 2, "lenna.png": 1, "takeo.ppm": 1}
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SCORES = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
 
 
 def matched_boxes(detector, samples: list[FaceSample]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -70,3 +81,40 @@ def platt(raw: np.ndarray, hit: np.ndarray, steps: int = 5000) -> tuple[float, f
         if np.abs(step).max() < 1e-10:
             break
     return float(w[0]), float(w[1])
+
+
+def sample_scores(weights: str | None) -> dict[str, np.ndarray]:
+    """``facemark``'s face scores on each bundled sample, down to 0.2 (NMS keeps the same boxes above any higher
+    threshold: a box is only suppressed by better ones)."""
+    det = SingleShotDetector(weights, min_score=0.2)
+    return {name: det.detect(read_image(SAMPLES / name))[1] for name in SAMPLE_FACES}
+
+
+def samples_ok(scores: dict[str, np.ndarray], threshold: float) -> bool:
+    """Whether every bundled sample shows exactly its faces at ``threshold`` (``sample_scores``)."""
+    return all(int((s >= threshold).sum()) == SAMPLE_FACES[name] for name, s in scores.items())
+
+
+def threshold_sweep(weights: str | None, photos: list[PhotoBoxes], scores: tuple[float, ...] = SCORES,
+                    ious: tuple[float, ...] = (0.3, 0.4), on_samples: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """Recall, AP and false boxes per photo of ``facemark`` (NMS IoU 0.4) at each score threshold, and of
+    ``facemark_any`` at each threshold and NMS IoU, on validation ``photos``; with ``on_samples``
+    (``sample_scores``) each ``facemark`` row also says whether the samples pass there (``samples_ok``)."""
+    rows = []
+    for score in scores:
+        rows.append({"detector": "facemark", "min_score": score, "nms_iou": 0.4,
+                     **evaluate_detector(SingleShotDetector(weights, min_score=score), photos)})
+        if on_samples is not None:
+            rows[-1]["samples_ok"] = samples_ok(on_samples, score)
+        for nms in ious:
+            rows.append({"detector": "facemark_any", "min_score": score, "nms_iou": nms,
+                         **evaluate_detector(AnyAngleDetector(weights, min_score=score, nms_iou=nms), photos)})
+    return rows
+
+
+def choose_setting(rows: list[dict], detector: str, max_false: float) -> dict | None:
+    """The rule of docs/detection.md: among ``detector``'s rows with at most ``max_false`` false boxes per photo
+    (and passing the samples, where checked), the highest recall (the first such row on ties); None if none."""
+    ok = [r for r in rows if r["detector"] == detector and r["false_per_photo"] <= max_false
+          and r.get("samples_ok", True)]
+    return max(ok, key=lambda r: r["recall"]) if ok else None

@@ -183,9 +183,9 @@ DETECTOR_WEIGHTS = Path(__file__).parents[1] / "weights" / "detectors"
 
 
 @register
-class FacemarkDetector(Detector):
-    """facemark's own single-shot detector (trained here: ``configs/detector.yaml``, then fine-tuned by
-    ``detector_v5.yaml``, ``detector_v8.yaml`` and ``detector_v9.yaml``; docs/detection.md): upright faces (tilted
+class SingleShotDetector(Detector):
+    """facemark's own single-shot detector (trained here: ``configs/facemark_det.yaml``, the last of stages under
+    configs/experiments/; docs/detection.md): upright faces (tilted
     up to about 45 degrees), a score in [0, 1] (the sigmoid of the face logit; ``min_score`` 0.5 chosen on
     roboflow_faces/valid by ``tools/detector_thresholds.py``), 5 points per face (``detect_points``). The photo is scaled so its longer
     side is at most ``max_side`` and padded to a multiple of 32. The network finds faces of up to about 360 px
@@ -274,7 +274,7 @@ class FacemarkDetector(Detector):
 
 
 @register
-class FacemarkAnyAngleDetector(FacemarkDetector):
+class AnyAngleDetector(SingleShotDetector):
     """facemark's detector run on the photo and its three quarter turns, the faces merged by NMS: faces at any
     in-plane angle (lying down, upside down) are found as upright ones are, at four times the cost. A higher
     score threshold than ``facemark``'s keeps its false boxes down (chosen on roboflow_faces/valid by
@@ -291,7 +291,7 @@ class FacemarkAnyAngleDetector(FacemarkDetector):
 
     @property
     def box_map(self) -> dict[str, float]:
-        return box_map(FacemarkDetector.name)
+        return box_map(SingleShotDetector.name)
 
 
 @register

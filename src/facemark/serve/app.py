@@ -48,7 +48,7 @@ class Rejected(Exception):
         self.status, self.problem, self.headers = status, problem, headers or {}
 
 
-class Pool:
+class LandmarkerPool:
     """``workers`` Landmarkers, each lent to one request at a time; at most ``waiting`` requests wait."""
 
     def __init__(self, make, workers: int, waiting: int) -> None:
@@ -81,7 +81,7 @@ def create_app(model: str = DEFAULT_MODEL, detector: str = DEFAULT_DETECTOR, wor
         raise ArgumentError("workers", f"workers >= 1, waiting >= 0, max_bytes >= 1 (got {workers}, {waiting}, "
                                        f"{max_bytes})")
     # loaded now: an unknown model or detector fails here in one line, and the first request waits for nothing
-    state = {"pool": Pool(lambda: Landmarker(model, detector, threads=threads), workers, waiting)}
+    state = {"pool": LandmarkerPool(lambda: Landmarker(model, detector, threads=threads), workers, waiting)}
     app = FastAPI(title="facemark", version=_version(), docs_url=None, redoc_url=None,
                           description="Faces, 68-point landmarks, head pose and aligned crops of an image.")
 

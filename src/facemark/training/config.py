@@ -41,6 +41,7 @@ class AugmentConfig:
     blur_prob: float = 0.15
     occlusion_prob: float = 0.3  # an occluder of 15-40% of the side: rectangle or ellipse; flat colour, noise
                                  # or a patch of the pre-crop (the points it covers are labelled not visible)
+    occlusion_parts: float = 0.0  # share of occluders laid over one region of the face (eyes, mouth, ...)
     profile_prob: float = 0.0    # re-render the face turned out of plane (training.profile; iBUG-68 only)
     profile_turn: float = 60.0   # largest turn in degrees (15 to this, away from the frontal view, to |yaw| <= 90)
     profile_pitch: float = 0.0   # profiled faces also tilt up or down by up to this many degrees (uniform +-)
@@ -158,8 +159,27 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         raise DataError(where, f"bad config: {e}") from None
 
 
+def _resolve_paths(values: dict[str, Any], folder: Path) -> None:
+    """One rule for the files a config names: ``base``, ``init_from``, ``data_root``, ``data.ignore_boxes`` and
+    teachers given as .onnx files are relative to the config's own folder (absolute paths stay); they are
+    rewritten relative to the working directory, so a config reads the same from anywhere. Data paths
+    (``data.train``, ``data.val``, ``stc.unlabeled``) are relative to ``data_root``."""
+    def at(value: Any) -> Any:
+        return os.path.normpath(folder / value) if isinstance(value, str) and value else value
+
+    for key in ("base", "init_from", "data_root"):
+        if key in values:
+            values[key] = at(values[key])
+    if isinstance(values.get("data"), dict) and "ignore_boxes" in values["data"]:
+        values["data"]["ignore_boxes"] = at(values["data"]["ignore_boxes"])
+    teachers = (values.get("distill") or {}).get("teachers") if isinstance(values.get("distill"), dict) else None
+    if isinstance(teachers, list):
+        values["distill"]["teachers"] = [at(t) if isinstance(t, str) and t.endswith(".onnx") else t for t in teachers]
+
+
 def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A config's values, with ``base: OTHER.yaml`` (relative to the file) read first and overridden.
+    """A config's values, with ``base: OTHER.yaml`` read first and overridden; file paths in it are relative to
+    the config's folder (``_resolve_paths``).
 
     Top-level keys replace the base's; ``data``, ``augment``, ``stc`` and ``distill`` are merged key by key, so a variant
     names only what it changes (a model's, codec's or loss's mapping is replaced whole: its keys belong
@@ -175,10 +195,11 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise DataError(path, f"invalid YAML: {e}") from None
     if not isinstance(values, dict):
         raise DataError(path, "config must be a mapping")
+    _resolve_paths(values, path.parent)
     base = values.pop("base", None)
     if base is None:
         return values
-    merged = _read_yaml(path.parent / base, chain + (path.resolve(),))
+    merged = _read_yaml(Path(base), chain + (path.resolve(),))
     for key, value in values.items():
         if key in _SECTIONS and isinstance(value, dict):
             merged[key] = {**(merged.get(key) or {}), **value}

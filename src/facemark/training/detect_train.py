@@ -1,6 +1,6 @@
 """Training the face detector (``training.models.detector``): config, loss, loop, export.
 
-``facemark train CONFIG`` runs this when the config says ``kind: detector`` (configs/detector.yaml). The loss
+``facemark train CONFIG`` runs this when the config says ``kind: detector`` (configs/facemark_det.yaml). The loss
 per batch: sigmoid focal loss of every cell's face score (ignored cells left out) over the number of face
 cells, plus ``box`` x GIoU loss of the face cells' boxes, plus ``points`` x smooth-L1 of their 5 points (cells
 of faces with known points only). Runs are resumable (``last.pt`` every epoch), seeded, logged in
@@ -23,7 +23,7 @@ from ..core.crop import to_input
 from ..core.detection import cells, encode
 from ..core.errors import DataError, FacemarkError
 from ..evaluation.detection import evaluate_detector
-from ..inference.detectors import FacemarkDetector
+from ..inference.detectors import SingleShotDetector
 from ..inference.runtime import sha256_of
 from .config import _read_yaml, default_data_root
 from ..io.boxes import BOX_FORMATS, select_part
@@ -133,7 +133,7 @@ def load_detector_config(path: Path) -> DetectorConfig:
     return cfg
 
 
-class TorchFaceDetector(FacemarkDetector):
+class TorchFaceDetector(SingleShotDetector):
     """The detector being trained, behind the inference interface (validation uses the shipped code path)."""
 
     def __init__(self, model: FaceDetector, max_side: int = 640) -> None:

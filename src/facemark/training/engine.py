@@ -296,82 +296,103 @@ class Engine:
         epoch = state.done.get(stage.name, 0)
         while epoch < stage.epochs:
             stage.before_epoch(epoch)
-            steps = stage.steps()   # after the hook, which may change the training set
-            total = stage.epochs * steps
-            t0 = time.time()
-            stage.train_mode()
-            sums: dict[str, float] = {"loss": 0.0}
-            bar = tqdm(stage.batches(epoch, self.shard), total=steps, leave=False, file=sys.stderr,
-                       desc=f"{stage.name} epoch {epoch + 1}/{stage.epochs}",
-                       disable=not (self.shard.main and sys.stderr.isatty()))
-            k = 0
-            stopped = False
-            lr = stage.lr
-            for k, batch in enumerate(bar):
-                step = epoch * steps + k
-                lr = stage.lr * stage.schedule.factor(step, total)
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                loss, parts = stage.loss(trained, batch, self.device)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if stage.clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), stage.clip)
-                opt.step()
-                if ema is not None:
-                    ema.update(model, step)
-                sums["loss"] += loss.item()
-                for key, v in parts.items():
-                    sums[key] = sums.get(key, 0.0) + v
-                bar.set_postfix(loss=f"{sums['loss'] / (k + 1):.4f}", lr=f"{lr:.2e}")
-                self.steps_run += 1
-                if self.max_steps is not None and self.steps_run >= self.max_steps:
-                    stopped = True
-                    break
-            ran = k + 1
-            if self.shard.world > 1:   # the log reports the mean over every process's batches
-                t = torch.tensor([sums[key] for key in sorted(sums)], dtype=torch.float64)
-                dist.all_reduce(t)
-                sums = {key: float(v) / self.shard.world for key, v in zip(sorted(sums), t)}
-            t1 = time.time()
+            run = self._epoch(stage, epoch, trained, opt, ema)
             epoch += 1
             state.done[stage.name] = epoch
-            used = ema.model if ema is not None else model
-            record: dict[str, Any] = {"stage": stage.name, "epoch": epoch,
-                                      **{key: v / max(1, ran) for key, v in sums.items()}}
             if self.shard.main:
-                metrics = stage.validate(used, epoch)
-                record.update({"val": metrics} if metrics is not None else {})
-                record.update({"train_s": round(t1 - t0, 1), "val_s": round(time.time() - t1, 1), "lr": lr,
-                               "device": describe(self.device), "processes": self.shard.world,
-                               **({"max_steps": self.max_steps} if stopped else {})})
-                improved = bool(stage.metric and metrics and metrics[stage.metric] < state.best)
-                if improved:
-                    state.best = metrics[stage.metric]
-                    save({"kind": job.kind,
-                          "modules": {n: (used if m is model else m).state_dict() for n, m in modules.items()},
-                          "stage": stage.name, "epoch": epoch, "metrics": metrics, "config": job.config},
-                         self.run_dir / "best.pt")
-                checkpoint = {
-                    "kind": job.kind, "stage": stage.name, "epoch": epoch, "done": dict(state.done), "best": state.best,
-                    "modules": {n: (used if m is model else m).state_dict() for n, m in modules.items()},
-                    "optimizer": opt.state_dict(), "config": job.config,
-                    "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                            "python": random.getstate()}}
-                if ema is not None:
-                    checkpoint["raw"] = {name: model.state_dict()}
-                save(checkpoint, self.last)
-                with (self.run_dir / "log.jsonl").open("a") as fh:
-                    fh.write(json.dumps(record) + "\n")
-                print(_line(record, stage.epochs, improved), file=sys.stderr, flush=True)
+                self._end_epoch(job, stage, modules, opt, ema, state, run)
             if dist.is_initialized():
                 dist.barrier()
-            if stopped:
+            if run.stopped:
                 return False
         state.optimizer, state.raw = None, None
         if ema is not None:
             model.load_state_dict(ema.model.state_dict())   # later stages and the export see the average
         return True
+
+    def _epoch(self, stage: Stage, epoch: int, trained: torch.nn.Module, opt: torch.optim.Optimizer,
+               ema: Ema | None) -> _Epoch:
+        """One epoch of optimiser steps on this process's shard; the mean of each loss part over every process."""
+        model = stage.model
+        steps = stage.steps()   # after ``before_epoch``, which may change the training set
+        total = stage.epochs * steps
+        t0 = time.time()
+        stage.train_mode()
+        sums: dict[str, float] = {"loss": 0.0}
+        bar = tqdm(stage.batches(epoch, self.shard), total=steps, leave=False, file=sys.stderr,
+                   desc=f"{stage.name} epoch {epoch + 1}/{stage.epochs}",
+                   disable=not (self.shard.main and sys.stderr.isatty()))
+        k = 0
+        stopped = False
+        lr = stage.lr
+        for k, batch in enumerate(bar):
+            step = epoch * steps + k
+            lr = stage.lr * stage.schedule.factor(step, total)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            loss, parts = stage.loss(trained, batch, self.device)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if stage.clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), stage.clip)
+            opt.step()
+            if ema is not None:
+                ema.update(model, step)
+            sums["loss"] += loss.item()
+            for key, v in parts.items():
+                sums[key] = sums.get(key, 0.0) + v
+            bar.set_postfix(loss=f"{sums['loss'] / (k + 1):.4f}", lr=f"{lr:.2e}")
+            self.steps_run += 1
+            if self.max_steps is not None and self.steps_run >= self.max_steps:
+                stopped = True
+                break
+        if self.shard.world > 1:   # the log reports the mean over every process's batches
+            t = torch.tensor([sums[key] for key in sorted(sums)], dtype=torch.float64)
+            dist.all_reduce(t)
+            sums = {key: float(v) / self.shard.world for key, v in zip(sorted(sums), t)}
+        return _Epoch(epoch + 1, {key: v / max(1, k + 1) for key, v in sums.items()}, lr, stopped,
+                      round(time.time() - t0, 1), ema.model if ema is not None else model)
+
+    def _end_epoch(self, job: Job, stage: Stage, modules: dict[str, torch.nn.Module], opt: torch.optim.Optimizer,
+                   ema: Ema | None, state: _State, run: _Epoch) -> None:
+        """Process 0 after an epoch: validate (the average, where kept), save ``best.pt`` when the metric
+        improved and ``last.pt`` always, append the log line and print it."""
+        model, t1 = stage.model, time.time()
+        record: dict[str, Any] = {"stage": stage.name, "epoch": run.epoch, **run.means}
+        metrics = stage.validate(run.used, run.epoch)
+        record.update({"val": metrics} if metrics is not None else {})
+        record.update({"train_s": run.seconds, "val_s": round(time.time() - t1, 1), "lr": run.lr,
+                       "device": describe(self.device), "processes": self.shard.world,
+                       **({"max_steps": self.max_steps} if run.stopped else {})})
+        weights = {n: (run.used if m is model else m).state_dict() for n, m in modules.items()}
+        improved = bool(stage.metric and metrics and metrics[stage.metric] < state.best)
+        if improved:
+            state.best = metrics[stage.metric]
+            save({"kind": job.kind, "modules": weights, "stage": stage.name, "epoch": run.epoch,
+                  "metrics": metrics, "config": job.config}, self.run_dir / "best.pt")
+        checkpoint = {
+            "kind": job.kind, "stage": stage.name, "epoch": run.epoch, "done": dict(state.done), "best": state.best,
+            "modules": weights, "optimizer": opt.state_dict(), "config": job.config,
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}
+        if ema is not None:
+            checkpoint["raw"] = {next(n for n, m in modules.items() if m is model): model.state_dict()}
+        save(checkpoint, self.last)
+        with (self.run_dir / "log.jsonl").open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        print(_line(record, stage.epochs, improved), file=sys.stderr, flush=True)
+
+
+@dataclass
+class _Epoch:
+    """What one epoch of a stage left: its number (from 1), the mean loss parts, the last learning rate,
+    whether ``max_steps`` stopped it, its seconds and the model to validate and save (the average, where kept)."""
+
+    epoch: int
+    means: dict[str, float]
+    lr: float
+    stopped: bool
+    seconds: float
+    used: torch.nn.Module
 
 
 def _line(record: dict, epochs: int, improved: bool) -> str:

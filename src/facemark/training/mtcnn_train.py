@@ -47,7 +47,7 @@ from .engine import Engine, Job, Schedule, Shard, Stage
 from .models.mtcnn import NETS, SIZES, window_outputs
 
 TASK_WEIGHTS = {"pnet": (1.0, 0.5, 0.5), "rnet": (1.0, 0.5, 0.5), "onet": (1.0, 0.5, 1.0)}   # det, box, points
-NEG, POS, PART, MARK = 0, 1, 2, 3
+NEG, POS, PART, LANDMARKS = 0, 1, 2, 3
 MINED_PER_PHOTO = 100      # the best-scored windows of each photo that mining keeps
 STAGE_DEFAULTS = {"pnet": {"epochs": 8, "samples": 96000}, "rnet": {"epochs": 8, "samples": 64000},
                   "onet": {"epochs": 8, "samples": 48000}}
@@ -94,7 +94,7 @@ def load_mtcnn_config(path: Path) -> MtcnnConfig:
 # --- windows --------------------------------------------------------------------------------------------------
 
 @dataclass
-class Pool:
+class MinedWindows:
     """Windows an earlier stage proposed on the training photos, by type: (photo index, window (4,))."""
 
     windows: dict[int, list[tuple[int, np.ndarray]]]
@@ -104,8 +104,8 @@ class WindowSampler:
     """Draws one window of a sample type and returns its crop, type and targets."""
 
     def __init__(self, photos: list[Photo], patches: list[Patch], size: int, cfg: MtcnnConfig,
-                 pool: Pool | None = None) -> None:
-        self.photos, self.patches, self.size, self.cfg, self.pool = photos, patches, size, cfg, pool
+                 mined: MinedWindows | None = None) -> None:
+        self.photos, self.patches, self.size, self.cfg, self.mined = photos, patches, size, cfg, mined
         # windows come from the photos (negatives: only from them) and from the landmark faces' crops
         self.sources = photos + [Photo(p.image, p.box[None], p.points[None], np.zeros(1, bool)) for p in patches]
         self.faces = [(i, k) for i, p in enumerate(photos) for k in range(len(p.boxes))
@@ -113,10 +113,10 @@ class WindowSampler:
 
     def __call__(self, kind: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(crop, box offsets (4,), point offsets (10,)); NaN targets where the type has none."""
-        if kind == MARK:
+        if kind == LANDMARKS:
             return self._landmark(rng)
-        if self.pool and self.pool.windows.get(kind) and rng.random() < self.cfg.mined:
-            i, window = self.pool.windows[kind][rng.integers(len(self.pool.windows[kind]))]
+        if self.mined and self.mined.windows.get(kind) and rng.random() < self.cfg.mined:
+            i, window = self.mined.windows[kind][rng.integers(len(self.mined.windows[kind]))]
             return self._sample(self.photos[i], window, kind, rng)
         for _ in range(50):
             i, window = self._negative(rng) if kind == NEG else self._jittered(kind, rng)
@@ -206,7 +206,7 @@ def mtcnn_loss(out: torch.Tensor, kind: torch.Tensor, box: torch.Tensor, points:
     offset targets (NaN where a type has none)."""
     has_det = (kind == NEG) | (kind == POS)
     has_box = (kind == POS) | (kind == PART)
-    has_pts = kind == MARK
+    has_pts = kind == LANDMARKS
     det = F.binary_cross_entropy_with_logits(out[has_det, 0], (kind[has_det] == POS).float(), reduction="none")
     box_l = ((out[has_box, 1:5] - box[has_box]) ** 2).mean(dim=1)
     pts_l = ((out[has_pts, 5:15] - points[has_pts]) ** 2).mean(dim=1)
@@ -240,10 +240,10 @@ class TorchMtcnn(MtcnnDetector):
         return win
 
 
-def mine(nets: dict[str, torch.nn.Module], photos: list[Photo], stage: str, cfg: MtcnnConfig) -> Pool:
+def mine(nets: dict[str, torch.nn.Module], photos: list[Photo], stage: str, cfg: MtcnnConfig) -> MinedWindows:
     """Sort the earlier stages' windows on every training photo by their overlap with its faces."""
     cascade = TorchMtcnn(nets, min_face=max(cfg.min_face, 20.0), thresholds=(0.5, 0.5, 0.5))
-    pool: dict[int, list] = {NEG: [], POS: [], PART: []}
+    mined: dict[int, list] = {NEG: [], POS: [], PART: []}
     for i, p in enumerate(tqdm(photos, desc=f"mining windows for {stage}", file=sys.stderr,
                                disable=not sys.stderr.isatty(), leave=False)):
         windows = cascade.windows(p.image, stage)[:MINED_PER_PHOTO]
@@ -253,12 +253,12 @@ def mine(nets: dict[str, torch.nn.Module], photos: list[Photo], stage: str, cfg:
         ignored = (iou(windows, p.boxes[p.ignore]).max(axis=1) >= 0.3) if p.ignore.any() else np.zeros(len(windows), bool)
         for w, o, ig in zip(windows, best, ignored):
             if o < 0.3 and not ig:
-                pool[NEG].append((i, w))
+                mined[NEG].append((i, w))
             elif o >= 0.65:
-                pool[POS].append((i, w))
+                mined[POS].append((i, w))
             elif o >= 0.4:
-                pool[PART].append((i, w))
-    return Pool(pool)
+                mined[PART].append((i, w))
+    return MinedWindows(mined)
 
 
 # --- the stages on the engine ---------------------------------------------------------------------------------
@@ -274,11 +274,11 @@ class MtcnnStage(Stage):
 
     def start(self) -> None:
         job = self.job
-        pool = mine(job.nets, job.photos, self.name, job.cfg) if self.name != "pnet" else None
-        if pool:
-            print(f"{self.name}: mined {', '.join(f'{len(v)} {n}' for n, v in zip(('negative', 'positive', 'part'), pool.windows.values()))} windows",
+        mined = mine(job.nets, job.photos, self.name, job.cfg) if self.name != "pnet" else None
+        if mined:
+            print(f"{self.name}: mined {', '.join(f'{len(v)} {n}' for n, v in zip(('negative', 'positive', 'part'), mined.windows.values()))} windows",
                   file=sys.stderr)
-        self.sampler = WindowSampler(job.photos, job.patches, SIZES[self.name], job.cfg, pool)
+        self.sampler = WindowSampler(job.photos, job.patches, SIZES[self.name], job.cfg, mined)
 
     def steps(self) -> int:
         return self.job.cfg.stages[self.name]["samples"] // self.job.cfg.batch_size

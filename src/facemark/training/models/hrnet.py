@@ -69,7 +69,7 @@ class HRNet(LandmarkNet):
 
     The stem (two stride-2 convs and ``stem_blocks`` bottlenecks) is ``stem_channels`` wide, 64 in the paper;
     narrower stems and fewer blocks give the light variants that train on a 2-core CPU. With ``visibility``
-    a ``VisibilityHead`` reads each point's visibility from the head's features: ``forward`` then returns
+    a ``VisibilityHead`` reads each point's visibility from the head's and the stem's features: ``forward`` then returns
     (heatmaps, (B, N) visibility probabilities)."""
 
     def __init__(self, n_points: int = 68, width: int = 18, blocks: int = 4, modules: tuple[int, ...] = (1, 4, 3),
@@ -90,7 +90,7 @@ class HRNet(LandmarkNet):
             nn.Sequential(*[HRModule(chans[:k + 2], blocks) for _ in range(m)]) for k, m in enumerate(modules))
         total = sum(chans[:len(modules) + 1])
         self.head = nn.Sequential(conv_bn(total, total, 1), nn.Conv2d(total, n_points, 1))
-        self.visibility = VisibilityHead(total, n_points) if visibility else None
+        self.visibility = VisibilityHead(total, n_points, low=c) if visibility else None
         self.optional = ("visibility",) if visibility else ()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -98,15 +98,16 @@ class HRNet(LandmarkNet):
         return out["out"] if self.visibility is None else (out["out"], torch.sigmoid(out["visibility"]))
 
     def forward_train(self, x: torch.Tensor) -> dict:
-        features = self.head[0](self._features(x))
+        stem = self.stem(x)
+        features = self.head[0](self._features(stem))
         heatmaps = self.head[1](features)
         if self.visibility is None:
             return {"out": heatmaps}
-        return {"out": heatmaps, "visibility": self.visibility(features, heatmaps)}
+        return {"out": heatmaps, "visibility": self.visibility(features, heatmaps, stem)}
 
-    def _features(self, x: torch.Tensor) -> torch.Tensor:
-        """Every branch's last features, upsampled to the finest and concatenated."""
-        x = self.layer1(self.stem(x))
+    def _features(self, stem: torch.Tensor) -> torch.Tensor:
+        """Every branch's last features (from the stem's output), upsampled to the finest and concatenated."""
+        x = self.layer1(stem)
         xs = [t(x) for t in self.transitions[0]]
         for k, stage in enumerate(self.stages):
             if k > 0:

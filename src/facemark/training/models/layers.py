@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 def conv_bn(inp: int, out: int, kernel: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
@@ -100,19 +101,25 @@ class Bottleneck(nn.Module):
 
 class VisibilityHead(nn.Module):
     """Per-point visibility (LUVLi's visibility, read from a heatmap model's features): a small conv stack
-    makes one map per point from the features and the heatmaps themselves (a covered point's heatmap is low and
-    spread), with a 3x3 and a dilated 3x3 convolution for the context around each place (an occluder is larger
-    than a point), read where that point's heatmap puts it (its squared positive part, normalised). The
-    heatmaps are not trained through, so the points stay as they were. Returns (B, N) logits."""
+    makes one map per point from the head's features, the heatmaps themselves (a covered point's heatmap is low
+    and spread) and the stem's features (``low``: edges and colour, which the head's features, trained to find
+    points under any cover, keep little of), with a 3x3 and two dilated 3x3 convolutions for the context
+    around each place (an occluder is larger than a point), read where that point's heatmap puts it (its
+    squared positive part, normalised). Nothing it reads is trained through, so the points stay as they were.
+    Returns (B, N) logits."""
 
-    def __init__(self, channels: int, n_points: int, hidden: int = 32) -> None:
+    def __init__(self, channels: int, n_points: int, low: int = 0, hidden: int = 32) -> None:
         super().__init__()
-        self.maps = nn.Sequential(conv_bn(channels + n_points, hidden, 1), conv_bn(hidden, hidden, 3),
-                                  nn.Conv2d(hidden, hidden, 3, padding=2, dilation=2, bias=False),
-                                  nn.BatchNorm2d(hidden), nn.ReLU(inplace=True), nn.Conv2d(hidden, n_points, 1))
+        self.maps = nn.Sequential(conv_bn(channels + n_points + low, hidden, 1), conv_bn(hidden, hidden, 3),
+                                  *(m for d in (2, 4) for m in (
+                                      nn.Conv2d(hidden, hidden, 3, padding=d, dilation=d, bias=False),
+                                      nn.BatchNorm2d(hidden), nn.ReLU(inplace=True))),
+                                  nn.Conv2d(hidden, n_points, 1))
 
-    def forward(self, features: torch.Tensor, heatmaps: torch.Tensor) -> torch.Tensor:
-        heatmaps = heatmaps.detach()
+    def forward(self, features: torch.Tensor, heatmaps: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        heatmaps, low = heatmaps.detach(), low.detach()
+        if low.shape[-2:] != heatmaps.shape[-2:]:
+            low = F.interpolate(low, size=heatmaps.shape[-2:], mode="bilinear", align_corners=False)
         w = torch.relu(heatmaps).square().flatten(2)
         w = w / (w.sum(dim=2, keepdim=True) + 1e-6)
-        return (self.maps(torch.cat([features, heatmaps], dim=1)).flatten(2) * w).sum(dim=2)
+        return (self.maps(torch.cat([features.detach(), heatmaps, low], dim=1)).flatten(2) * w).sum(dim=2)
