@@ -83,6 +83,8 @@ def test_config_errors_name_the_key(tmp_path):
                         ({"input_size": 300}, "input_size: a multiple of 32"),
                         ({"augment": {"turned_faces": "maybe"}}, "augment.turned_faces: face or background"),
                         ({"augment": {"mosaic_grid": 1}}, "augment.mosaic_grid: tiles per side"),
+                        ({"augment": {"paste_count": [3, 1]}}, "augment.paste_count"),
+                        ({"augment": {"jpeg_prob": 2}}, "augment.jpeg_prob: a probability"),
                         ({"ema": 1.5}, "ema: a decay in")]:
         values = {**yaml.safe_load(CONFIG.read_text()), **change}
         path = tmp_path / "bad.yaml"
@@ -91,14 +93,19 @@ def test_config_errors_name_the_key(tmp_path):
             load_detector_config(path)
 
 
-def test_augmented_samples_keep_faces_and_points_together(data):
+CROWD = {"paste_count": [2, 12], "paste_small": 0.6, "stretch": 0.25, "motion_blur_prob": 0.3, "low_res_prob": 0.3,
+         "low_light_prob": 0.3, "jpeg_prob": 0.3}
+
+
+@pytest.mark.parametrize("extra", [{}, CROWD], ids=["default", "crowd"])
+def test_augmented_samples_keep_faces_and_points_together(data, extra):
     from facemark.training.detect_data import DetectionAugmenter, load_patches, load_photos
     from facemark.training.detect_train import load_detector_config
     cfg = load_detector_config(CONFIG)
     photos = load_photos([{"format": "scenes", "path": "faces68/scenes/afw", "part": "0/40"}], data)
     patches = load_patches(["faces68/train/helen"], data, 5)
     aug = DetectionAugmenter(photos, patches, 320, {**cfg.augment, "mosaic_prob": 0.5, "mosaic_grid": 4,
-                                                 "paste_prob": 1.0})
+                                                 "paste_prob": 1.0, **extra})
     rng = np.random.default_rng(0)
     for _ in range(20):
         s = aug(int(rng.integers(len(photos))), rng)
@@ -321,3 +328,22 @@ def test_second_pass_adds_small_faces_of_large_photos_only(roboflow_subset, data
     groups = [p for p in read_scenes(data / "faces68/scenes/afw") if p.image.stem in ("2417212918", "4538917191")]
     found = [evaluate_detector(d, groups, scenes=True)["recall"] for d in (one, two)]
     assert found[1] >= found[0] + 0.2
+
+
+def test_crowd_faults_are_off_by_default_and_do_what_they_say():
+    """``detect_data._degrade``: with every probability 0 it draws nothing (earlier runs' samples stay the same);
+    low light darkens, motion blur spreads a bright dot along a line, low resolution and JPEG keep the shape."""
+    from facemark.training.detect_data import _degrade
+
+    off = {k: 0.0 for k in ("motion_blur_prob", "low_res_prob", "low_light_prob", "jpeg_prob")}
+    img = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    rng = np.random.default_rng(1)
+    assert _degrade(img, rng, off) is img and rng.random() == np.random.default_rng(1).random()
+    assert _degrade(img, np.random.default_rng(2), {**off, "low_light_prob": 1.0}).mean() < 0.8 * img.mean()
+    dot = np.zeros((21, 21, 3), np.uint8)
+    dot[10, 10] = 255
+    blurred = _degrade(dot, np.random.default_rng(3), {**off, "motion_blur_prob": 1.0})
+    assert blurred.max() < 255 and (blurred[..., 0] > 0).sum() >= 3
+    for key in ("low_res_prob", "jpeg_prob"):
+        out = _degrade(img, np.random.default_rng(4), {**off, key: 1.0})
+        assert out.shape == img.shape and out.dtype == np.uint8 and not np.array_equal(out, img)

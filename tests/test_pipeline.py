@@ -22,9 +22,9 @@ from facemark.io.datasets import read_pts_folder
 # hrnet68_pose: 3.80%); a newly shipped model needs its own line
 NME_BOUNDS = {"hrnet68": 0.043, "hrnet68_w16": 0.041, "hrnet68_lp": 0.043, "pfld68": 0.047, "pfld68_fast": 0.05,
               "pfld68_3d": 0.049, "hrnet68_pose": 0.040}
-# the same for the trained zoo models kept in docs/runs/zoo (docs/results.md), which exercise the PIPNet and
+# the same for the trained zoo models kept in checkpoints/zoo (docs/results.md), which exercise the PIPNet and
 # heatmap decoders on real weights (pipnet_mbv2x05_128: 4.25%; hourglass2x32_128: 4.48%)
-ZOO = Path(__file__).resolve().parents[1] / "docs" / "runs" / "zoo"
+ZOO = Path(__file__).resolve().parents[1] / "checkpoints" / "zoo"
 ZOO_BOUNDS = {"pipnet_mbv2x05_128": 0.046, "hourglass2x32_128": 0.047}
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,9 +13,9 @@ import pytest
 
 import facemark
 from facemark.core.uncertainty import Calibration, face_quality, fit_calibration, spearman
+from facemark.inference.runtime import DEFAULT_MODEL
 from facemark.io.datasets import read_pts_folder
 
-CANDIDATE = Path(__file__).resolve().parents[1] / "checkpoints" / "hrnet68_pose_vis" / "hrnet68_pose_vis.onnx"
 
 
 def test_expected_error_is_its_formula_with_the_features_clipped():
@@ -104,18 +103,18 @@ def test_separation_auc_counts_pairs():
 
 
 def test_visibility_drops_under_a_pasted_occluder(data):
-    """The visibility head kept as a candidate (checkpoints/hrnet68_pose_vis, docs/results.md) on 25 validation
+    """The default model's visibility head (docs/results.md) on 25 validation
     faces (faces68/test/ytf): high on the clean faces, and with a grey rectangle over the mouth the mouth points
     fall below the brow, nose and eye points."""
     from facemark.evaluation.visibility import visibility_report
     from facemark.inference.runtime import OnnxLandmarkModel
     from facemark.io.images import read_image
 
-    model = OnnxLandmarkModel(CANDIDATE, threads=2, precision="fp32")
+    model = OnnxLandmarkModel(DEFAULT_MODEL, threads=2, precision="fp32")
     r = visibility_report(model, read_pts_folder(data / "faces68" / "test" / "ytf", 68)[::26])
     assert r["faces"] == 25 and r["clean_mean"] >= 0.8
     assert r["mouth_covered"]["auc"] >= 0.9 and r["mouth_covered"]["mouth_mean"] < r["mouth_covered"]["upper_mean"] - 0.2
-    face = facemark.Landmarker(CANDIDATE, threads=2).detect(read_image(data / "samples" / "lenna.png"))[0]
+    face = facemark.Landmarker(threads=2).detect(read_image(data / "samples" / "lenna.png"))[0]
     assert face.visibility.shape == (68,) and len(face.to_dict()["visibility"]) == 68
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import FacemarkError, need
+from ..io.files import default_data_root
 from .base import command
 
 
@@ -25,8 +26,9 @@ def _benchmark_args(p: argparse.ArgumentParser) -> None:
                    help="runtime variants to measure, where a model has them (default both)")
     p.add_argument("--tools", nargs="*", choices=("dlib", "mediapipe"), default=["dlib", "mediapipe"],
                    help="other tools to run beside (skipped with a note when not installed)")
-    p.add_argument("--data", type=Path, default=Path("../shared/data/faces68/test/ytf"),
-                   help="300W-layout folder of annotated faces (default ../shared/data/faces68/test/ytf)")
+    p.add_argument("--data", type=Path, default=Path(default_data_root()) / "faces68" / "test" / "ytf",
+                   help="300W-layout folder of annotated faces (default DATA/faces68/test/ytf; DATA: FACEMARK_DATA or "
+                        "../shared/data)")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS.names(),
                    help=f"facemark's detector for the own-detector columns (default {DEFAULT_DETECTOR})")
     p.add_argument("--repeats", type=int, default=300, help="timed runs per measurement (default 300)")

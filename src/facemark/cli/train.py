@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..io.files import default_data_root
 from .base import command
 
 
@@ -12,7 +13,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", type=Path, help="YAML training config (see configs/)")
     p.add_argument("--out", type=Path, help="run directory (default runs/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
-    p.add_argument("--data-root", help="override the config's data_root (default ../shared/data)")
+    p.add_argument("--data-root", help="override the config's data_root (default FACEMARK_DATA, else ../shared/data)")
     p.add_argument("--epochs", type=int, help="override the config's epoch count")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; the run's log records it")
     p.add_argument("--workers", type=int, default=1,
@@ -107,8 +108,9 @@ def _export(a: argparse.Namespace) -> int:
 
 def _quantize_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a shipped model name or an exported .onnx with its card")
-    p.add_argument("--calibration", type=Path, default=Path("../shared/data/faces68/train"),
-                   help="300W-layout folder of training faces to calibrate on (default ../shared/data/faces68/train)")
+    p.add_argument("--calibration", type=Path, default=Path(default_data_root()) / "faces68" / "train",
+                   help="300W-layout folder of training faces to calibrate on (default DATA/faces68/train; DATA: "
+                        "FACEMARK_DATA or ../shared/data)")
     p.add_argument("--faces", type=int, default=256,
                    help="how many of them, spread evenly (default 256); as many others are held aside")
     p.add_argument("--method", choices=("best", "minmax", "percentile"), default="best",

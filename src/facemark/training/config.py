@@ -19,12 +19,7 @@ from ..core.codecs import build_codec
 from ..core.errors import DataError
 from ..core.points import check_dim
 from ..core.schemes import scheme, scheme_for_points
-
-
-def default_data_root() -> str:
-    """Where a config's data paths start unless it says: ``FACEMARK_DATA`` where set (as the tests and tools read
-    it), else ../shared/data."""
-    return os.environ.get("FACEMARK_DATA", "../shared/data")
+from ..io.files import default_data_root
 
 
 @dataclass

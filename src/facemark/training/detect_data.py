@@ -8,7 +8,11 @@ for a detector that fires only on upright faces), mirrored with the 5-point perm
 photos, k from 2 to ``mosaic_grid`` (crowds of small faces; large grids of portraits make group photos);
 annotated training faces pasted at random sizes from 12 px to ``paste_max`` of the sample's side (faces with
 5 points; a low-resolution 5-point crop is not enlarged beyond 1.5x), their square's outer ``feather`` fraction
-blended into the photo so that no hard patch edge marks them; colour, grey and blur.
+blended into the photo so that no hard patch edge marks them, ``paste_count`` of them (with ``paste_small`` of
+them 12-40 px: the faces of crowds); colour, grey and blur. For crowd photos as WIDER FACE holds them, each
+sample and each pasted face may also be degraded (``_degrade``: motion blur, low resolution, low light, JPEG,
+each with its probability) and the sample stretched by up to ``stretch`` in one direction (photos resized to
+a fixed shape: faces that are not square). All of these are off by default.
 Faces under ``min_face`` pixels after all that are ignored (neither face nor background); so are faces whose
 centre the crop cut off, boxes the dataset marks as ignored, and the ignore regions a first-round detector
 mined (``data.ignore_boxes``: faces the annotations leave out).
@@ -193,12 +197,18 @@ class DetectionAugmenter:
         s = size / side
         m = cv2.getRotationMatrix2D((cx, cy), angle + 90 * quarter, s)
         m[:, 2] += [size / 2 - cx, size / 2 - cy]
+        stretch = np.ones(2)
+        if c["stretch"] and rng.random() < 0.5:   # wider by a, lower by 1 / a, about the sample's centre
+            a = 1.0 + rng.uniform(-c["stretch"], c["stretch"])
+            stretch = np.array([a, 1.0 / a])
+            m = np.column_stack([stretch[:, None] * m[:, :2], stretch * (m[:, 2] - size / 2) + size / 2])
         image = cv2.warpAffine(p.image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                borderValue=(114, 114, 114))
         centres = (p.boxes[:, :2] + p.boxes[:, 2:]) / 2
         wh = (p.boxes[:, 2:] - p.boxes[:, :2]) * s
         if quarter % 2:
             wh = wh[:, ::-1]
+        wh = wh * stretch
         new_c = centres @ m[:, :2].T + m[:, 2]
         boxes = np.concatenate([new_c - wh / 2, new_c + wh / 2], axis=1)
         points = p.points @ m[:, :2].T + m[:, 2]
@@ -219,9 +229,12 @@ class DetectionAugmenter:
         image = out.image.copy()
         boxes, points, ignore = [out.boxes], [out.points], [out.ignore]
         taken = out.boxes.copy()
-        for _ in range(int(rng.integers(1, 4))):
+        least, most = self.cfg["paste_count"]
+        for _ in range(int(rng.integers(least, most + 1))):
             q = self.patches[int(rng.integers(len(self.patches)))]
-            face = rng.uniform(12, min(self.size * self.cfg["paste_max"], q.max_face))
+            large = min(self.size * self.cfg["paste_max"], q.max_face)
+            small = self.cfg["paste_small"] and rng.random() < self.cfg["paste_small"]
+            face = rng.uniform(12, min(40.0, large)) if small else rng.uniform(12, large)
             s = face / np.sqrt(np.prod(q.box[2:] - q.box[:2]))
             side = int(round(q.image.shape[0] * s))
             if side < 8 or side >= self.size:
@@ -230,7 +243,8 @@ class DetectionAugmenter:
             box = q.box * s + [x0, y0, x0, y0]
             if len(taken) and _overlap(box, taken).max() > 0.0:
                 continue
-            patch = cv2.resize(q.image, (side, side), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+            patch = _degrade(cv2.resize(q.image, (side, side), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR),
+                             rng, self.cfg)
             alpha = _feather(side, self.cfg["feather"])
             under = image[y0:y0 + side, x0:x0 + side].astype(np.float32)
             image[y0:y0 + side, x0:x0 + side] = (under + alpha * (patch - under)).astype(np.uint8)
@@ -250,7 +264,32 @@ class DetectionAugmenter:
             f = np.repeat(f.mean(axis=2, keepdims=True), 3, axis=2)
         if rng.random() < 0.1:
             f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.5, 1.2))
-        return np.clip(f, 0, 255).astype(np.uint8)
+        return _degrade(np.clip(f, 0, 255).astype(np.uint8), rng, self.cfg)
+
+
+def _degrade(img: np.ndarray, rng: np.random.Generator, c: dict) -> np.ndarray:
+    """Crowd-photo faults, each with its probability in ``c`` (0: never drawn): motion blur (a line kernel of
+    3-9 px at any angle), low resolution (down 2-4x and back up), low light (darker by a gamma of 1.5-3 and
+    0.5-0.9 of the level, with sensor noise) and JPEG at quality 15-50."""
+    if c["motion_blur_prob"] and rng.random() < c["motion_blur_prob"]:
+        n = int(rng.integers(3, 10))
+        kernel = np.zeros((n, n), np.float32)
+        kernel[n // 2] = 1.0 / n
+        turn = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), float(rng.uniform(0, 180)), 1.0)
+        kernel = cv2.warpAffine(kernel, turn, (n, n))
+        img = cv2.filter2D(img, -1, kernel / max(kernel.sum(), 1e-6))
+    if c["low_res_prob"] and rng.random() < c["low_res_prob"] and min(img.shape[:2]) >= 8:
+        h, w = img.shape[:2]
+        f = rng.uniform(2, 4)
+        small = cv2.resize(img, (max(1, int(w / f)), max(1, int(h / f))), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if c["low_light_prob"] and rng.random() < c["low_light_prob"]:
+        f = 255.0 * (img / 255.0) ** rng.uniform(1.5, 3.0) * rng.uniform(0.5, 0.9)
+        img = np.clip(f + rng.normal(0, rng.uniform(2, 8), img.shape), 0, 255).astype(np.uint8)
+    if c["jpeg_prob"] and rng.random() < c["jpeg_prob"]:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 51))])
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).reshape(img.shape) if ok else img
+    return img
 
 
 def _feather(side: int, fraction: float) -> np.ndarray:

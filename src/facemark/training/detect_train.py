@@ -25,7 +25,8 @@ from ..core.errors import DataError, FacemarkError
 from ..evaluation.detection import evaluate_detector
 from ..inference.detectors import SingleShotDetector
 from ..inference.runtime import sha256_of
-from .config import _read_yaml, default_data_root
+from ..io.files import default_data_root
+from .config import _read_yaml
 from ..io.boxes import BOX_FORMATS, select_part
 from ..io.datasets import FORMATS
 from .detect_data import DetectionAugmenter, Photo, load_patches, load_photos, read_photos
@@ -50,7 +51,8 @@ class DetectorConfig:
     augment: dict = field(default_factory=lambda: {
         "crop_scale": [0.4, 1.6], "rotate": 30.0, "rotate_prob": 0.4, "rotate90_prob": 0.2, "mosaic_prob": 0.3,
         "mosaic_grid": 2, "paste_prob": 0.5, "paste_max": 0.4, "feather": 0.0, "grey_prob": 0.2, "min_face": 6.0,
-        "turned_faces": "face"})
+        "turned_faces": "face", "paste_count": [1, 3], "paste_small": 0.0, "stretch": 0.0, "motion_blur_prob": 0.0,
+        "low_res_prob": 0.0, "low_light_prob": 0.0, "jpeg_prob": 0.0})
     data_root: str = field(default_factory=default_data_root)
     init_from: str = ""   # start from this checkpoint's (or exported .onnx's) weights; optimiser, schedule afresh
     ema: float = 0.0      # > 0: the model is the exponential moving average of the weights, this decay per step
@@ -120,6 +122,13 @@ def load_detector_config(path: Path) -> DetectorConfig:
         if unknown:
             raise DataError(path, f"{section}.{sorted(unknown)[0]}: not a setting")
         setattr(cfg, section, merged)
+    count = cfg.augment["paste_count"]
+    if not (isinstance(count, list) and len(count) == 2 and all(isinstance(n, int) for n in count)
+            and 1 <= count[0] <= count[1]):
+        raise DataError(path, f"augment.paste_count: [least, most] faces pasted per sample, not {count!r}")
+    for key in ("paste_small", "motion_blur_prob", "low_res_prob", "low_light_prob", "jpeg_prob"):
+        if not 0 <= cfg.augment[key] <= 1:
+            raise DataError(path, f"augment.{key}: a probability in [0, 1], not {cfg.augment[key]!r}")
     if cfg.augment["turned_faces"] not in ("face", "background"):
         raise DataError(path, f"augment.turned_faces: face or background, not {cfg.augment['turned_faces']!r}")
     if cfg.input_size % 32:

@@ -41,7 +41,7 @@ from ..core.errors import DataError, FacemarkError
 from ..inference.detectors import MtcnnDetector
 from ..inference.runtime import sha256_of
 from .detect_data import FIVE_FLIP, Patch, Photo, load_patches, load_photos
-from .config import default_data_root
+from ..io.files import default_data_root
 from .detect_train import card_training, check_photo_data, checked_values, detection_metrics, prefetched, val_photos
 from .engine import Engine, Job, Schedule, Shard, Stage
 from .models.mtcnn import NETS, SIZES, window_outputs
