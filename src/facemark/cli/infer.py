@@ -161,15 +161,8 @@ class _Stream:
         return rec
 
 
-@command("detect", _detect_args)
-def _detect(a: argparse.Namespace) -> int:
-    """Find faces and their landmarks and head pose in images, videos, folders and cameras; faces in videos are
-    tracked from frame to frame and smoothed (exit statuses: README)."""
-    from ..inference.draw import draw_faces
-    from ..io.images import write_image
-    from ..io.records import Records
-    from ..io.video import camera, media_files, read_ahead
-
+def _check_detect_args(a: argparse.Namespace) -> None:
+    """The settings of ``detect`` that do not fit: one line naming the option."""
     if a.resume and a.out is None:
         raise FacemarkError("--resume needs --out (the results file to continue)")
     for name, value, least in (("--batch", a.batch, 1), ("--detect-every", a.detect_every, 1)):
@@ -179,6 +172,34 @@ def _detect(a: argparse.Namespace) -> int:
         raise FacemarkError(f"--fps {a.fps}: a frame rate above 0")
     if not a.inputs and not a.camera:
         raise FacemarkError("name images, videos or folders to read, or --camera INDEX")
+
+
+def _frame_record(f, faces: list, rate: float | None) -> dict:
+    """The JSON record of one image, or of one video frame (``rate``: its stream's frames per second)."""
+    h, w = f.image.shape[:2]
+    where = {"image": str(f.path)} if f.index is None else {"image": str(f.path), "frame": f.index,
+                                                              "time": round(f.index / rate, 4)}
+    return {**where, "width": w, "height": h, "faces": [face.to_dict() for face in faces]}
+
+
+def _face_lines(where: str, faces: list) -> str:
+    """The text report of one image or frame: its faces' boxes, scores and head poses."""
+    return f"{where}: {len(faces)} face(s)" + "".join(
+        f"\n  {'' if x.track is None else f'track {x.track} '}box {np.round(x.box).astype(int).tolist()} "
+        f"score {x.score:.2f} yaw {x.pose['yaw']:+.1f} pitch {x.pose['pitch']:+.1f} roll {x.pose['roll']:+.1f}"
+        for x in faces if x.pose)
+
+
+@command("detect", _detect_args)
+def _detect(a: argparse.Namespace) -> int:
+    """Find faces and their landmarks and head pose in images, videos, folders and cameras; faces in videos are
+    tracked from frame to frame and smoothed (exit statuses: README)."""
+    from ..inference.draw import draw_faces
+    from ..io.images import write_image
+    from ..io.records import Records
+    from ..io.video import camera, media_files, read_ahead
+
+    _check_detect_args(a)
     if a.engine == "ray":
         return _detect_on_ray(a)
     sources = media_files(a.inputs, a.sequence) + [camera(k) for k in a.camera or []]
@@ -232,18 +253,10 @@ def _detect(a: argparse.Namespace) -> int:
                 where = str(f.path) if f.index is None else f"{f.path} frame {f.index}"
                 if not faces:
                     status.no_face(where)
-                h, w = f.image.shape[:2]
-                rec = {"image": str(f.path), "width": w, "height": h, "faces": [face.to_dict() for face in faces]}
-                if f.index is not None:
-                    rec = {"image": str(f.path), "frame": f.index, "time": round(f.index / streams[f.path].rate, 4),
-                           **{k: v for k, v in rec.items() if k != "image"}}
                 if emit:
-                    emit(rec)
+                    emit(_frame_record(f, faces, streams[f.path].rate if f.index is not None else None))
                 else:
-                    print(f"{where}: {len(faces)} face(s)" + "".join(
-                        f"\n  {'' if x.track is None else f'track {x.track} '}box "
-                        f"{np.round(x.box).astype(int).tolist()} score {x.score:.2f} yaw {x.pose['yaw']:+.1f}"
-                        f" pitch {x.pose['pitch']:+.1f} roll {x.pose['roll']:+.1f}" for x in faces if x.pose))
+                    print(_face_lines(where, faces))
                 if f.source.stream:
                     st = streams[f.path]
                     if st.out is not None:
