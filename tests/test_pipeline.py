@@ -330,6 +330,28 @@ def test_benchmark_cli_rows_and_table(tmp_path, data):
     assert "| facemark | pfld68_fast | fp32 |" in table and (tmp_path / "ced.png").is_file()
 
 
+def test_benchmark_zoo_rows_and_training_cost(tmp_path, data):
+    """``facemark benchmark --zoo``: one fp32 row per model and heatmap decoder, the training cost summed over
+    the runs a model was trained on from (its card's ``fine_tuned_from`` chain)."""
+    from facemark.evaluation.benchmark import training_cost
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for p in sorted((data / "faces68/test/ytf").glob("*.pts"))[:4]:
+        shutil.copy(p, folder / p.name)
+        shutil.copy(p.with_suffix(".jpg"), folder / p.with_suffix(".jpg").name)
+    r = _cli("benchmark", "--zoo", "--models", "hrnet68", "--decoders", "argmax", "soft_argmax", "--repeats", "3",
+             "--data", folder, "--markdown", tmp_path / "z.md")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(x["model"], x["decoder"], x["n"]) for x in rows] == [("hrnet68", "argmax", 4), ("hrnet68", "soft_argmax", 4)]
+    assert all(x["ms_per_face"] > 0 and 0 < x["flip"]["nme"] < 0.1 for x in rows)
+    assert "| hrnet68 (soft_argmax) |" in (tmp_path / "z.md").read_text()
+    card = {"train_minutes": 10.0, "epochs_run": 2, "fine_tuned_from": {
+        "train_minutes": 5.5, "epochs_run": 3, "trained_on": ["cuda:X"], "fine_tuned_from": {"epochs_run": 1}}}
+    assert training_cost(card) == {"train_minutes": 15.5, "epochs": 6, "trained_on": ["cpu", "cuda:X"], "stages": 3}
+
+
 def test_public_entry_points_name_the_bad_argument(lm, data):
     from facemark.core.align import align_face
     from facemark.core.errors import ArgumentError

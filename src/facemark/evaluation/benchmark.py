@@ -176,9 +176,21 @@ def zoo_row(model: str, decoder: str | None, samples: list[FaceSample], gt: np.n
            **summary(errors, "iod"),
            "flip": summary(errors_on(list(predict_with_landmark_boxes(flipped, samples)), gt, tuple(range(68))), "iod"),
            "params": card.get("parameters"), "macs": card.get("macs"),
-           "train_minutes": card.get("train_minutes"), "epochs": card.get("epochs_run"),
-           "trained_on": card.get("trained_on", ["cpu"]), "command": card.get("training_command")}
+           **training_cost(card), "command": card.get("training_command")}
     return row, errors, {"ms_per_face": lambda: predict(net, [image], crop)}
+
+
+def training_cost(card: dict) -> dict:
+    """Minutes, epochs and devices of a model's training, summed over the runs it was trained on from (a card's
+    ``fine_tuned_from`` chain), and how many runs that was."""
+    minutes, epochs, devices, stages = 0.0, 0, [], 0
+    while card:
+        minutes += card.get("train_minutes") or 0.0
+        epochs += card.get("epochs_run") or 0
+        devices += [d for d in card.get("trained_on", ["cpu"]) if d not in devices]
+        stages += 1
+        card = card.get("fine_tuned_from")
+    return {"train_minutes": round(minutes, 1) or None, "epochs": epochs, "trained_on": devices, "stages": stages}
 
 
 def zoo_label(row: dict) -> str:
@@ -191,8 +203,9 @@ def zoo_markdown(rows: list[dict], data: str, command: str) -> str:
     lines = [head, "|" + "---|" * head.count(" |")]
     for r in rows:
         train = f"{r['train_minutes']:.0f} min, {r['epochs']} epochs" if r["train_minutes"] else "?"
+        train += f" in {r['stages']} runs" if r["stages"] > 1 else ""
         gpus = [d.split(":", 1)[1].replace("NVIDIA ", "") for d in r["trained_on"] if d.startswith("cuda")]
-        train += f" on {', '.join(gpus)}" if gpus else ""
+        train += f" ({'partly ' if len(gpus) < len(r['trained_on']) else ''}on {', '.join(gpus)})" if gpus else ""
         lines.append(f"| {zoo_label(r)} | {r['nme'] * 100:.2f}% | {r['fr'] * 100:.2f}% | {r['auc']:.4f} | "
                      f"{r['flip']['nme'] * 100:.2f}% | {r['params']:,} | {r['macs'] / 1e6:.1f}M | "
                      f"{r['ms_per_face']:.2f} | {train} |")
