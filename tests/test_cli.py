@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
+import facemark
+
 
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "facemark", *map(str, args)], capture_output=True, text=True)
@@ -148,6 +150,14 @@ def test_evaluate_detect_on_dlib_examples(data):
     assert rep["format"] == "dlib" and rep["photos"] == 5 and rep["faces"] > 0
     assert 0.8 < rep["recall"] <= 1 and rep["recall_iou30"] >= rep["recall"] and 0 < rep["ap"] <= 1
     assert rep["landmark_faces"] > 0 and rep["landmark_nme"] < 0.15       # against dlib's own 68 points
+    weights = Path(facemark.__file__).parent / "weights" / "detectors" / "facemark_det.onnx"
+    strict = _cli("evaluate-detect", data / "detect/dlib_examples/testing_with_face_landmarks.xml", "--json",
+                  "--weights", weights, "--min-score", "0.999")     # a candidate's weights, a threshold no face passes
+    assert strict.returncode == 0, strict.stderr
+    assert json.loads(strict.stdout)["recall"] < rep["recall"]
+    r = _cli("evaluate-detect", data / "detect/dlib_examples/testing_with_face_landmarks.xml", "--detector", "haar",
+             "--min-score", "0.5")
+    assert r.returncode != 0 and r.stderr.strip().endswith("for facemark's own detectors, not haar")
 
 
 def test_evaluate_pose_on_aflw2000_layout(tmp_path, data):

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..core.errors import DataError
+from ..core.errors import DataError, FacemarkError
 from ..inference.detectors import DEFAULT_DETECTOR, DETECTORS
 from ..inference.runtime import DEFAULT_MODEL
 from ..io.boxes import BOX_FORMATS
@@ -21,6 +21,9 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", type=Path, help="WIDER / FDDB: the folder their image paths are relative to")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS.names(),
                    help=f"detector (default {DEFAULT_DETECTOR})")
+    p.add_argument("--weights", type=Path, help="facemark / facemark_any: an exported detector .onnx with its card "
+                                                "(a candidate) instead of the shipped one")
+    p.add_argument("--min-score", type=float, help="facemark / facemark_any: score threshold (default: the shipped one)")
     p.add_argument("--min-face", type=float, default=20.0, help="faces smaller than this (pixels) are not scored")
     p.add_argument("--size-by", choices=("side", "area"), default="side",
                    help="a face's size for --min-face and the size bands: its box's shorter side (default) or "
@@ -47,10 +50,13 @@ def _evaluate_detect(a: argparse.Namespace) -> int:
             raise DataError(a.annotations, f"--part {a.part!r}: expected K/N or -K/N") from None
     if not photos:
         raise DataError(a.annotations, "no annotated photos")
-    lm = Landmarker(a.model, a.detector, threads=1) if any(p.landmarks is not None for p in photos) else None
+    settings = {k: v for k, v in (("weights", a.weights), ("min_score", a.min_score)) if v is not None}
+    if settings and a.detector not in ("facemark", "facemark_any"):
+        raise FacemarkError(f"--weights / --min-score: for facemark's own detectors, not {a.detector}")
+    detector = DETECTORS.build(a.detector, **settings)
+    lm = Landmarker(a.model, detector, threads=1) if any(p.landmarks is not None for p in photos) else None
     report = {"detector": a.detector, "format": fmt,
-              **evaluate_detector(lm.detector if lm else DETECTORS.build(a.detector), photos, a.min_face, lm,
-                                  scenes=fmt == "scenes", size=a.size_by)}
+              **evaluate_detector(detector, photos, a.min_face, lm, scenes=fmt == "scenes", size=a.size_by)}
     if a.json:
         print(json.dumps(report))
         return 0
