@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 
 def conv_bn(inp: int, out: int, kernel: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
@@ -117,9 +116,7 @@ class VisibilityHead(nn.Module):
                                   nn.Conv2d(hidden, n_points, 1))
 
     def forward(self, features: torch.Tensor, heatmaps: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
-        heatmaps, low = heatmaps.detach(), low.detach()
-        if low.shape[-2:] != heatmaps.shape[-2:]:
-            low = F.interpolate(low, size=heatmaps.shape[-2:], mode="bilinear", align_corners=False)
+        heatmaps, low = heatmaps.detach(), low.detach()      # ``low`` at the heatmaps' resolution
         w = torch.relu(heatmaps).square().flatten(2)
         w = w / (w.sum(dim=2, keepdim=True) + 1e-6)
         return (self.maps(torch.cat([features.detach(), heatmaps, low], dim=1)).flatten(2) * w).sum(dim=2)
