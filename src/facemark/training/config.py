@@ -165,11 +165,11 @@ def _resolve_paths(values: dict[str, Any], folder: Path) -> None:
     for key in ("base", "init_from", "data_root"):
         if key in values:
             values[key] = at(values[key])
-    if isinstance(values.get("data"), dict) and "ignore_boxes" in values["data"]:
-        values["data"]["ignore_boxes"] = at(values["data"]["ignore_boxes"])
-    teachers = (values.get("distill") or {}).get("teachers") if isinstance(values.get("distill"), dict) else None
-    if isinstance(teachers, list):
-        values["distill"]["teachers"] = [at(t) if isinstance(t, str) and t.endswith(".onnx") else t for t in teachers]
+    data, distill = values.get("data"), values.get("distill")
+    if isinstance(data, dict) and "ignore_boxes" in data:
+        data["ignore_boxes"] = at(data["ignore_boxes"])
+    if isinstance(distill, dict) and isinstance(distill.get("teachers"), list):
+        distill["teachers"] = [at(t) if str(t).endswith(".onnx") else t for t in distill["teachers"]]
 
 
 def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
