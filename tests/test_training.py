@@ -129,6 +129,11 @@ def test_98_point_training_on_wflw_fixture(tmp_path, fixtures):
      {"name": "heatmap", "stride": 4, "sigma": 1.5, "decoder": "argmax"}, {"name": "heatmap_mse"}),
     ({"name": "pipnet", "backbone": {"name": "mobilenetv2", "width": 0.25}},
      {"name": "pip", "stride": 32, "num_nb": 10}, {"name": "pip"}),
+    ({"name": "hrnet", "width": 8, "blocks": 1, "modules": [1, 1, 1], "stem_blocks": 1, "offsets": True},
+     {"name": "hih", "stride": 4, "sigma": 1.5}, {"name": "hih"}),
+    ({"name": "hrnet", "width": 8, "blocks": 1, "modules": [1, 1, 1], "stem_blocks": 1, "boundaries": True,
+      "attention": "anisotropic"}, {"name": "heatmap", "stride": 4, "sigma": 1.5},
+     {"name": "awing", "boundary_weight": 1.0, "direction_weight": 0.5}),
 ])
 def test_every_family_trains_exports_and_decodes(tmp_path, tiny_root, model, codec, loss):
     from facemark.inference.runtime import OnnxLandmarkModel
@@ -143,10 +148,10 @@ def test_every_family_trains_exports_and_decodes(tmp_path, tiny_root, model, cod
     assert m.card.codec["name"] == codec["name"]
     out = m(np.zeros((2, 64, 64, 3), np.uint8))
     assert out.shape == (2, 68, 2) and np.isfinite(out).all()
-    if codec["name"] == "heatmap":  # the decoder ablation reads the same network out differently
+    if codec["name"] in ("heatmap", "hih"):  # the decoder ablation reads the same network out differently
         assert OnnxLandmarkModel(onnx_path, decoder="quarter").codec.decoder == "quarter"
     else:
-        with pytest.raises(FacemarkError, match="no choice of decoder"):
+        with pytest.raises(FacemarkError, match="has no decoder 'argmax'"):
             OnnxLandmarkModel(onnx_path, decoder="argmax")
 
 

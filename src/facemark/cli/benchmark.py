@@ -20,8 +20,8 @@ def _benchmark_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zoo", action="store_true",
                    help="the model-zoo table instead (docs/results.md): per model in fp32, NME with --flip, "
                         "parameters, MACs, training cost; no other tools")
-    p.add_argument("--decoders", nargs="+", choices=("argmax", "quarter", "soft_argmax"),
-                   help="with --zoo: one row per decoder for heatmap models (the decoder ablation)")
+    p.add_argument("--decoders", nargs="+", choices=("argmax", "quarter", "soft_argmax", "decimal"),
+                   help="with --zoo: one row per decoder for the models whose codec offers it (the decoder ablation)")
     p.add_argument("--precisions", nargs="+", choices=("fp32", "int8"), default=["fp32", "int8"],
                    help="runtime variants to measure, where a model has them (default both)")
     p.add_argument("--tools", nargs="*", choices=("dlib", "mediapipe"), default=["dlib", "mediapipe"],
@@ -86,13 +86,14 @@ def _benchmark(a: argparse.Namespace) -> int:
 
 def _zoo(a: argparse.Namespace, samples, gt, image, image_box, command_line: str) -> int:
     """``--zoo``: one fp32 row per model and decoder (``evaluation.benchmark.zoo_row``), timed interleaved."""
+    from ..core.codecs import decoders_of
     from ..evaluation import benchmark as bm
     from ..inference.runtime import load_card
 
     measured = []
     for model in a.models:
-        heatmap = load_card(model)[0].codec["name"] == "heatmap"
-        for decoder in (a.decoders if heatmap and a.decoders else [None]):
+        offered = decoders_of(load_card(model)[0].codec["name"])
+        for decoder in [d for d in a.decoders or () if d in offered] or [None]:
             measured.append(bm.zoo_row(model, decoder, samples, gt, image, image_box))
     bm.time_rows([(row, timers) for row, _, timers in measured], a.repeats)
     for row, _, _ in measured:

@@ -21,6 +21,11 @@ def build_codec(config: dict, input_size: int, n_points: int, dim: int = 2):
     return CODECS.build(config["name"], input_size=input_size, n_points=n_points, dim=dim, **kw)
 
 
+def decoders_of(name: str) -> tuple[str, ...]:
+    """The read-outs a codec offers for the same outputs (empty: it has one), e.g. for a decoder ablation."""
+    return tuple(getattr(CODECS.get(name), "decoders", ()))
+
+
 class Codec:
     """What every codec declares: ``output_shapes`` (the raw outputs it decodes), ``config`` (what rebuilds it),
     ``encode`` (points -> training targets) and ``decode`` (raw outputs -> points in crop pixels). Two read-outs
@@ -105,10 +110,12 @@ class HeatmapCodec(Codec):
     refines it to sub-cell precision).
     """
 
+    decoders = DECODERS
+
     def __init__(self, input_size: int, n_points: int, stride: int = 4, sigma: float = 1.5,
                  decoder: str = "soft_argmax", window: int = 5, tau: float = 10.0, dim: int = 2) -> None:
-        if decoder not in DECODERS:
-            raise ValueError(f"unknown heatmap decoder {decoder!r}")
+        if decoder not in self.decoders:
+            raise ValueError(f"unknown heatmap decoder {decoder!r} (known: {', '.join(self.decoders)})")
         _planar("heatmap", dim)
         self.input_size, self.n_points, self.stride = input_size, n_points, stride
         self.size = input_size // stride
@@ -183,6 +190,63 @@ class HeatmapCodec(Codec):
         weights /= weights.sum(axis=(-2, -1), keepdims=True)
         return np.stack([(weights * d[None, :]).sum(axis=(-2, -1)), (weights * d[:, None]).sum(axis=(-2, -1))],
                         axis=-1)
+
+
+@CODECS.register("hih")
+class HIHCodec(HeatmapCodec):
+    """Heatmap in heatmap (HIH, Lan et al. 2021; its CNN variant): the heatmap codec's maps give each point's
+    integer cell, and a "decimal" part says where in that cell the point lies: per point x and y offset maps
+    (in cells, from each cell's centre to the point), trained within ``radius`` cells of the point so that
+    a peak one cell off still reads a correct offset. Outputs: (N, H, W) heatmaps and (2N, H, W) offsets
+    (x then y for each point). The ``decimal`` decoder reads the offset at the argmax cell; the heatmap
+    decoders read the heatmaps alone (the ablation: the same model without its decimal part).
+    """
+
+    decoders = DECODERS + ("decimal",)
+
+    def __init__(self, input_size: int, n_points: int, stride: int = 4, sigma: float = 1.5,
+                 decoder: str = "decimal", radius: int = 1, window: int = 5, tau: float = 10.0,
+                 dim: int = 2) -> None:
+        super().__init__(input_size, n_points, stride, sigma, decoder, window, tau, dim)
+        self.radius = radius
+
+    def config(self) -> dict:
+        return {**super().config(), "name": "hih", "radius": self.radius}
+
+    def output_shapes(self) -> list[tuple[int, ...]]:
+        return [(self.n_points, self.size, self.size), (2 * self.n_points, self.size, self.size)]
+
+    def encode(self, pts: np.ndarray) -> dict[str, np.ndarray]:
+        """Targets: ``target`` (B, N, H, W) Gaussians, ``offset`` (B, 2N, H, W) cell-centre-to-point offsets and
+        ``offset_mask`` (B, N, H, W), 1 on the cells within ``radius`` of the point (where offsets train)."""
+        uv = _to_grid(pts, self.stride)
+        grid = np.arange(self.size, dtype=np.float64)
+        dx, dy = uv[..., 0:1] - grid, uv[..., 1:2] - grid                      # (B, N, W), (B, N, H)
+        near = lambda d: np.abs(d) <= self.radius + 0.5                         # noqa: E731
+        mask = (near(dy)[..., :, None] & near(dx)[..., None, :]).astype(np.float32)
+        shape = mask.shape
+        off = np.stack([np.broadcast_to(dx[..., None, :], shape), np.broadcast_to(dy[..., :, None], shape)], axis=2)
+        b, n = shape[:2]
+        offset = (off * mask[:, :, None]).reshape(b, 2 * n, *shape[2:]).astype(np.float32)
+        return {"target": super().encode(pts), "offset": offset, "offset_mask": mask}
+
+    def confidence(self, output: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        return super().confidence(output[0])
+
+    def point_features(self, output: tuple[np.ndarray, np.ndarray], half: int = 3) -> np.ndarray:
+        return super().point_features(output[0], half)
+
+    def decode(self, output: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """(heatmaps, offsets) -> (B, N, 2) crop coordinates."""
+        hm = np.asarray(output[0])
+        if self.decoder != "decimal":
+            return super().decode(hm)
+        b, n, h, w = hm.shape
+        flat = hm.reshape(b, n, -1).argmax(axis=-1)
+        iy, ix = np.divmod(flat, w)
+        off = np.asarray(output[1], dtype=np.float64).reshape(b, n, 2, h * w)
+        read = np.take_along_axis(off, np.broadcast_to(flat[:, :, None, None], (b, n, 2, 1)), axis=-1)[..., 0]
+        return _from_grid(np.stack([ix, iy], axis=-1) + read, self.stride)
 
 
 @CODECS.register("pip")

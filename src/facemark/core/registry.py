@@ -22,12 +22,15 @@ class Registry(Generic[T]):
 
         return deco
 
-    def build(self, name: str, **kwargs: Any) -> T:
+    def get(self, name: str) -> Callable[..., T]:
+        """The builder registered as ``name`` (a class, for most registries)."""
         try:
-            builder = self._builders[name]
+            return self._builders[name]
         except KeyError:
             raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._builders))}") from None
-        return builder(**kwargs)
+
+    def build(self, name: str, **kwargs: Any) -> T:
+        return self.get(name)(**kwargs)
 
     def names(self) -> list[str]:
         return sorted(self._builders)

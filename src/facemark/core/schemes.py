@@ -30,7 +30,9 @@ class Scheme:
     ``shape_points`` are this scheme's indices of the 68 points of the 3D shape model, in iBUG-68 order
     (``facemark.core.shape3d``; empty: no head pose). ``mouth_gap`` pairs upper and lower
     inner-lip points (empty: the mouth-open class is not derived). ``to`` maps a target scheme's name to, per
-    target point, the points of this scheme whose mean it is.
+    target point, the points of this scheme whose mean it is. ``boundaries`` are the facial boundary curves
+    (LAB's: jaw, brows, nose, eyelids, lips), each a polyline through its points in order (``core.boundaries``;
+    empty: none defined).
     """
 
     name: str
@@ -43,6 +45,7 @@ class Scheme:
     shape_points: Indices = ()
     mouth_gap: tuple[Indices, Indices] = ((), ())
     to: dict[str, tuple[Indices, ...]] = field(default_factory=dict)
+    boundaries: tuple[Indices, ...] = ()
 
     def __post_init__(self) -> None:
         if sorted(self.flip) != list(range(self.n_points)):
@@ -151,6 +154,10 @@ IBUG68 = register(Scheme(
     shape_points=_r(0, 68),
     mouth_gap=((61, 62, 63), (67, 66, 65)),
     to={"five": (_r(36, 42), _r(42, 48), (30,), (48,), (54,))},
+    # LAB's 13 boundaries: jaw, brows, nose bridge and bottom, upper and lower eyelids, the lips' four edges
+    boundaries=(_r(0, 17), _r(17, 22), _r(22, 27), _r(27, 31), _r(31, 36), _r(36, 40), (39, 40, 41, 36),
+                _r(42, 46), (45, 46, 47, 42), _r(48, 55), _r(60, 65), (64, 65, 66, 67, 60),
+                (54, 55, 56, 57, 58, 59, 48)),
 ))
 
 # WFLW 98 -> iBUG 68: every other jaw point, the upper brow contours, the nose, eye corners and the two

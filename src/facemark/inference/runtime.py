@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.codecs import build_codec
+from ..core.codecs import build_codec, decoders_of
 from ..core.crop import to_input
 from ..core.errors import ArgumentError, DataError, FacemarkError
 from ..core.schemes import Scheme, scheme, scheme_for_points
@@ -158,9 +158,9 @@ class OnnxLandmarkModel:
         self.scheme: Scheme = scheme(self.card.scheme)
         codec = dict(self.card.codec)
         if decoder is not None:
-            if codec.get("name") != "heatmap":
+            if decoder not in decoders_of(codec.get("name", "")):
                 raise FacemarkError(f"model {self.card.name!r} uses the {self.card.codec['name']!r} codec, "
-                                    "which has no choice of decoder")
+                                    f"which has no decoder {decoder!r}")
             codec["decoder"] = decoder
         try:
             self.codec = build_codec(codec, self.card.input_size, self.scheme.n_points, self.card.dim)

@@ -97,6 +97,38 @@ def visibility_loss(logits: torch.Tensor, visible: torch.Tensor) -> torch.Tensor
     return F.binary_cross_entropy_with_logits(logits.float(), visible.float(), reduction="none").mean(dim=1)
 
 
+def local_soft_argmax(maps: torch.Tensor, window: int = 5, tau: float = 10.0) -> torch.Tensor:
+    """(B, N, H, W) heatmaps -> (B, N, 2) positions in cells: the heatmap codec's ``soft_argmax`` decoder in
+    torch, differentiable in the maps (the argmax cell is chosen without gradient, the softmax-weighted mean
+    of the window around it carries it)."""
+    b, n, h, w = maps.shape
+    flat = maps.detach().flatten(2).argmax(dim=2)
+    iy, ix = flat // w, flat % w
+    d = torch.arange(-(window // 2), window // 2 + 1, device=maps.device)
+    rows, cols = iy[..., None] + d, ix[..., None] + d                                   # (B, N, k)
+    at = rows.clamp(0, h - 1)[..., :, None] * w + cols.clamp(0, w - 1)[..., None, :]    # (B, N, k, k)
+    patch = maps.float().flatten(2).gather(2, at.flatten(2)).view_as(at.float())
+    inside = ((rows >= 0) & (rows < h))[..., :, None] & ((cols >= 0) & (cols < w))[..., None, :]
+    weights = torch.softmax((tau * patch).masked_fill(~inside, float("-inf")).flatten(2), dim=2).view_as(patch)
+    dx = (weights * d.view(1, 1, 1, -1)).sum(dim=(2, 3))
+    dy = (weights * d.view(1, 1, -1, 1)).sum(dim=(2, 3))
+    return torch.stack([ix + dx, iy + dy], dim=-1)
+
+
+def direction_loss(pred: torch.Tensor, target: torch.Tensor, tangent: torch.Tensor,
+                   tangent_weight: float = 0.5) -> torch.Tensor:
+    """ADNet's anisotropic direction loss: (B,) mean over points of |e . normal| + ``tangent_weight`` |e . tangent|
+    for the error e = pred - target of (B, N, 2) points and (B, N, 2) unit tangents of their boundaries (a
+    point on no curve, zero tangent, has no normal either and counts |e| whole)."""
+    e = pred.float() - target.float()
+    t = tangent.float()
+    along = (e * t).sum(dim=-1)
+    across = e[..., 1] * t[..., 0] - e[..., 0] * t[..., 1]      # e . (-t_y, t_x)
+    free = (t.abs().sum(dim=-1) == 0).float()
+    per_point = across.abs() + tangent_weight * along.abs() + free * e.norm(dim=-1)
+    return per_point.mean(dim=1)
+
+
 # --- heatmap losses: (B, N, H, W) maps, or a list of them (one per stack: intermediate supervision) ---------
 
 class MapLoss(nn.Module):
@@ -148,6 +180,24 @@ class AdaptiveWingLoss(MapLoss):
         dilated = F.max_pool2d(target, 3, stride=1, padding=1)
         w = 1.0 + self.weight * (dilated >= self.threshold).float()
         return w * self.raw(pred, target)
+
+
+@LOSSES.register("hih")
+class HIHLoss(nn.Module):
+    """HIH: Adaptive Wing (``awing``'s settings) on the integer heatmaps plus ``offset_weight`` times the L1 error
+    of the decimal offsets, averaged over the cells where they train (``offset_mask``, per point)."""
+
+    def __init__(self, offset_weight: float = 1.0, **awing: float) -> None:
+        super().__init__()
+        self.maps = AdaptiveWingLoss(**awing)
+        self.offset_weight = offset_weight
+
+    def forward(self, maps: torch.Tensor, offsets: torch.Tensor, target: dict[str, torch.Tensor]) -> torch.Tensor:
+        mask = target["offset_mask"].float()
+        b, n = mask.shape[:2]
+        err = (offsets.float() - target["offset"].float()).abs().view(b, n, 2, *mask.shape[2:]).sum(dim=2)
+        per_point = (err * mask).flatten(2).sum(dim=2) / mask.flatten(2).sum(dim=2).clamp(min=1.0)
+        return self.maps(maps, target["target"]) + self.offset_weight * per_point.mean(dim=1)
 
 
 @LOSSES.register("pip")

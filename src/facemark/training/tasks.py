@@ -14,13 +14,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..core.boundaries import boundary_maps, tangents
 from ..core.errors import DataError
 from ..core.pose import head_poses
 from ..core.shape3d import ANNOTATED
 from ..core.registry import Registry
 from ..core.schemes import scheme
 from .distill import Teacher
-from .losses import build_loss, pfld_weights, visibility_loss
+from .losses import build_loss, direction_loss, local_soft_argmax, pfld_weights, visibility_loss
 from .models import build_model
 
 if TYPE_CHECKING:  # config.check builds tasks: the type only, no import at run time
@@ -176,11 +177,70 @@ class RegressionTask(Task):
 
 @TASKS.register("heatmap")
 class HeatmapTask(Task):
-    """Heatmaps (Hourglass, HRNet); a model that returns every stack's maps is supervised on each."""
+    """Heatmaps (Hourglass, HRNet); a model that returns every stack's maps is supervised on each.
+
+    Two optional terms, set in the loss mapping beside the heatmap loss's own settings: ``boundary_weight``
+    for a model with boundary heatmaps (``model.boundaries``: the same heatmap loss on them, against the
+    scheme's curves drawn by ``core.boundaries``; 0 trains the same network without boundary targets, the
+    ablation), and ``direction_weight`` (with ``tangent_weight``): ADNet's
+    anisotropic direction loss on the points the last heatmaps decode to by the codec's local soft-argmax."""
+
+    TERMS = {"boundary_weight": 0.0, "direction_weight": 0.0, "tangent_weight": 0.5}
+
+    def __init__(self, cfg: TrainConfig, codec, where: str) -> None:
+        super().__init__(cfg, codec, where)
+        self.terms = {k: float(cfg.loss.get(k, v)) for k, v in self.TERMS.items()}
+        self.boundaries = bool(cfg.model.get("boundaries")) and self.terms["boundary_weight"] > 0
+        if self.terms["boundary_weight"] and not cfg.model.get("boundaries"):
+            raise DataError(where, "loss.boundary_weight: the model has no boundary heatmaps (model.boundaries)")
+        if self.terms["direction_weight"] and not self.scheme.boundaries:
+            raise DataError(where, f"loss.direction_weight: scheme {self.scheme.name} defines no boundaries")
+
+    def loss_settings(self) -> dict:
+        return {k: v for k, v in self.cfg.loss.items() if k not in self.TERMS}
 
     def check_model(self, model: nn.Module) -> None:
         if self.cfg.pose_weighting:
             raise DataError(self.where, "pose_weighting: only regression models have a pose branch")
+
+    def targets(self, pts: np.ndarray, extras: dict[str, np.ndarray], crops: np.ndarray) -> dict[str, np.ndarray]:
+        t = super().targets(pts, extras, crops)
+        c = self.codec
+        if self.boundaries:
+            t["boundary"] = boundary_maps(pts, self.scheme, c.size, c.stride)
+        if self.terms["direction_weight"]:
+            t["cells"] = ((pts + 0.5) / c.stride - 0.5).astype(np.float32)
+            t["tangent"] = tangents(pts, self.scheme).astype(np.float32)
+        return t
+
+    def loss(self, out: dict, t: dict[str, torch.Tensor]) -> torch.Tensor:
+        total = super().loss(out, t)
+        w = self.terms
+        if self.boundaries:
+            total = total + w["boundary_weight"] * self.loss_fn(out["boundary"], t["boundary"])
+        if w["direction_weight"]:
+            maps = out["out"][-1] if isinstance(out["out"], list) else out["out"]
+            c = self.codec
+            pred = local_soft_argmax(maps, c.window, c.tau)
+            total = total + w["direction_weight"] * direction_loss(pred, t["cells"], t["tangent"],
+                                                                   w["tangent_weight"])
+        return total
+
+
+@TASKS.register("hih")
+class HIHTask(HeatmapTask):
+    """HIH: the codec's heatmaps, offsets and offset mask as targets; the model's ``offsets`` beside its maps."""
+
+    def check_model(self, model: nn.Module) -> None:
+        super().check_model(model)
+        if self.cfg.loss.get("name") != "hih":
+            raise DataError(self.where, "loss: the hih codec trains with the hih loss (heatmaps and offsets)")
+
+    def encode(self, pts: np.ndarray) -> dict[str, np.ndarray]:
+        return self.codec.encode(pts)
+
+    def loss_on(self, out: dict, t: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.loss_fn(out["out"], out["offsets"], t)
 
 
 @TASKS.register("pip")

@@ -12,7 +12,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...core.schemes import scheme
 from .base import MODELS, LandmarkNet
+from .boundary import BoundaryRefiner
 from .layers import BasicBlock, Bottleneck, VisibilityHead, conv_bn, stem_conv
 
 
@@ -68,13 +70,17 @@ class HRNet(LandmarkNet):
     HR modules of ``blocks`` basic blocks per branch. Outputs (B, N, H/4, W/4) heatmaps.
 
     The stem (two stride-2 convs and ``stem_blocks`` bottlenecks) is ``stem_channels`` wide, 64 in the paper;
-    narrower stems and fewer blocks give the light variants that train on a 2-core CPU. With ``visibility``
-    a ``VisibilityHead`` reads each point's visibility from the head's and the stem's features: ``forward`` then returns
-    (heatmaps, (B, N) visibility probabilities)."""
+    narrower stems and fewer blocks give the light variants that train on a 2-core CPU. With ``boundaries``
+    the heatmaps are refined by a ``BoundaryRefiner`` (PropagationNet / ADNet, by ``attention``): training
+    then sees both heads' heatmaps (``out``) and the boundary maps (``boundary``). Optional heads, each
+    adding an output to ``forward`` in this order after the heatmaps: ``offsets`` (HIH's decimal part: (B, 2N, H/4,
+    W/4) sub-cell offsets, ``codec: hih``) and ``visibility`` (a ``VisibilityHead`` reads each point's
+    visibility from the head's and the stem's features: (B, N) probabilities)."""
 
     def __init__(self, n_points: int = 68, width: int = 18, blocks: int = 4, modules: tuple[int, ...] = (1, 4, 3),
                  stem_blocks: int = 4, coordconv: bool = False, stem_channels: int = 64,
-                 visibility: bool = False) -> None:
+                 visibility: bool = False, offsets: bool = False, n_boundaries: int = 0,
+                 attention: str = "boundary") -> None:
         super().__init__()
         c = stem_channels
         self.stem = nn.Sequential(stem_conv(3, c, 3, 2, coordconv), conv_bn(c, c, 3, 2))
@@ -90,20 +96,33 @@ class HRNet(LandmarkNet):
             nn.Sequential(*[HRModule(chans[:k + 2], blocks) for _ in range(m)]) for k, m in enumerate(modules))
         total = sum(chans[:len(modules) + 1])
         self.head = nn.Sequential(conv_bn(total, total, 1), nn.Conv2d(total, n_points, 1))
+        self.offsets = nn.Conv2d(total, 2 * n_points, 1) if offsets else None
+        self.refiner = BoundaryRefiner(total, n_points, n_boundaries, attention) if n_boundaries else None
         self.visibility = VisibilityHead(total, n_points, low=c) if visibility else None
         self.optional = ("visibility",) if visibility else ()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         out = self.forward_train(x)
-        return out["out"] if self.visibility is None else (out["out"], torch.sigmoid(out["visibility"]))
+        maps = out["out"][-1] if isinstance(out["out"], list) else out["out"]
+        outputs = (maps,) + tuple(out[k] for k in ("offsets",) if k in out)
+        if "visibility" in out:
+            outputs += (torch.sigmoid(out["visibility"]),)
+        return outputs[0] if len(outputs) == 1 else outputs
 
     def forward_train(self, x: torch.Tensor) -> dict:
         stem = self.stem(x)
         features = self.head[0](self._features(stem))
         heatmaps = self.head[1](features)
-        if self.visibility is None:
-            return {"out": heatmaps}
-        return {"out": heatmaps, "visibility": self.visibility(features, heatmaps, stem)}
+        out: dict = {"out": heatmaps}
+        if self.refiner is not None:
+            boundary, refined = self.refiner(features, heatmaps)
+            out = {"out": [heatmaps, refined], "boundary": boundary}
+            heatmaps = refined
+        if self.offsets is not None:
+            out["offsets"] = self.offsets(features)
+        if self.visibility is not None:
+            out["visibility"] = self.visibility(features, heatmaps, stem)
+        return out
 
     def _features(self, stem: torch.Tensor) -> torch.Tensor:
         """Every branch's last features (from the stem's output), upsampled to the finest and concatenated."""
@@ -121,6 +140,10 @@ class HRNet(LandmarkNet):
 @MODELS.register("hrnet")
 def build_hrnet(spec, width: int = 18, blocks: int = 4, modules: list[int] | None = None,
                 stem_blocks: int = 4, coordconv: bool = False, stem_channels: int = 64,
-                visibility: bool = False) -> HRNet:
+                visibility: bool = False, offsets: bool = False, boundaries: bool = False,
+                attention: str = "boundary") -> HRNet:
+    curves = len(scheme(spec.scheme).boundaries) if boundaries else 0
+    if boundaries and not curves:
+        raise ValueError(f"boundaries: scheme {spec.scheme} defines no boundary curves")
     return HRNet(spec.n_points, width, blocks, tuple(modules or (1, 4, 3)), stem_blocks, coordconv, stem_channels,
-                 visibility)
+                 visibility, offsets, curves, attention)

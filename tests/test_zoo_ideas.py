@@ -1,0 +1,104 @@
+"""Issue 36's ideas, each against its formula on a hand-made case: HIH's codec and loss, boundary heatmaps and
+tangents (LAB / PropagationNet / ADNet), the anisotropic direction loss, the differentiable soft-argmax."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from facemark.core.boundaries import boundary_maps, curve_neighbours, tangents
+from facemark.core.codecs import HeatmapCodec, HIHCodec
+from facemark.core.schemes import scheme
+from facemark.training.config import ModelSpec
+from facemark.training.losses import LOSSES, AdaptiveWingLoss, direction_loss, local_soft_argmax
+from facemark.training.models import MODELS
+
+IBUG = scheme("ibug68")
+
+
+# --- HIH ----------------------------------------------------------------------------------------------------
+
+def test_hih_round_trip_is_exact():
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(4, 124, (3, 68, 2))
+    codec = HIHCodec(128, 68, stride=4, sigma=1.5, radius=1)
+    t = codec.encode(pts)
+    assert t["target"].shape == (3, 68, 32, 32) and t["offset"].shape == (3, 136, 32, 32)
+    assert np.allclose(codec.decode((t["target"], t["offset"])), pts, atol=1e-4)
+    # without the decimal part the same maps read to the nearest cell centre only
+    assert np.abs(HIHCodec(128, 68, decoder="argmax").decode((t["target"], t["offset"])) - pts).max() <= 2.0 + 1e-9
+
+
+def test_hih_offsets_train_within_radius_of_the_point():
+    codec = HIHCodec(32, 1, stride=4, radius=1)
+    t = codec.encode(np.array([[[13.5, 17.5]]]))       # cell (x, y) = (3.0, 4.0) + (0.0, 0.0): (p + 0.5) / 4 - 0.5
+    mask = t["offset_mask"][0, 0]
+    assert mask.sum() == 9 and mask[3:6, 2:5].all()
+    assert t["offset"][0, 0, 4, 2] == pytest.approx(1.0) and t["offset"][0, 1, 5, 3] == pytest.approx(-1.0)
+
+
+def test_hih_loss_is_awing_plus_masked_l1():
+    codec = HIHCodec(32, 2, stride=4, radius=1)
+    t = {k: torch.from_numpy(v) for k, v in codec.encode(np.array([[[10.0, 12.0], [20.0, 6.0]]])).items()}
+    maps = torch.rand(1, 2, 8, 8)
+    offsets = t["offset"] + 0.25 * t["offset_mask"].repeat_interleave(2, dim=1)   # every trained offset off by 1/4
+    loss = LOSSES.build("hih", offset_weight=2.0)(maps, offsets, t)
+    awing = AdaptiveWingLoss()(maps, t["target"])
+    assert loss.item() == pytest.approx(awing.item() + 2.0 * 0.5, rel=1e-5)   # |dx| + |dy| = 0.5 per cell
+
+
+# --- boundaries ---------------------------------------------------------------------------------------------
+
+def test_boundary_maps_peak_on_the_curve_and_fall_with_distance():
+    pts = np.zeros((1, 68, 2))
+    pts[0, :17] = np.stack([np.linspace(10, 110, 17), np.full(17, 62.0)], axis=1)   # a straight jaw, row y = 62
+    maps = boundary_maps(pts, IBUG, 32, 4, sigma=1.0)
+    assert maps.shape == (1, 13, 32, 32)
+    row = (62 + 0.5) / 4 - 0.5                                                       # 15.125 cells
+    col = maps[0, 0, :, 16]
+    assert col.argmax() == 15 and col[15] > 0.95
+    for dy in (2, 3):     # the distance transform is within a fifth of a cell of the exact distance
+        exact = math.exp(-((15 + dy - row) ** 2) / 2)
+        assert col[15 + dy] == pytest.approx(exact, abs=0.12)
+    start = (10 + 0.5) / 4 - 0.5                                                     # the jaw ends 2.125 cells in
+    assert maps[0, 0, :, 0].max() == pytest.approx(math.exp(-start ** 2 / 2), abs=0.12)
+
+
+def test_tangents_follow_each_curve():
+    prev, nxt = curve_neighbours(IBUG)
+    assert (prev[5], nxt[5]) == (4, 6) and (prev[0], nxt[0]) == (0, 1)               # jaw: inside and at an end
+    assert (prev[36], nxt[36]) == (41, 37) and (prev[39], nxt[39]) == (38, 40)       # eye corners join both lids
+    pts = np.zeros((1, 68, 2))
+    pts[0, :17] = np.stack([np.linspace(10, 110, 17), np.full(17, 62.0)], axis=1)
+    assert np.allclose(tangents(pts, IBUG)[0, 3], [1.0, 0.0])
+
+
+def test_direction_loss_weights_across_more_than_along():
+    tangent = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])          # point 0 on a horizontal curve, point 1 on none
+    target = torch.zeros(1, 2, 2)
+    along = direction_loss(torch.tensor([[[2.0, 0.0], [0.0, 0.0]]]), target, tangent, tangent_weight=0.5)
+    across = direction_loss(torch.tensor([[[0.0, 2.0], [0.0, 0.0]]]), target, tangent, tangent_weight=0.5)
+    free = direction_loss(torch.tensor([[[0.0, 0.0], [3.0, 4.0]]]), target, tangent, tangent_weight=0.5)
+    assert along.item() == pytest.approx(0.5 * 2.0 / 2) and across.item() == pytest.approx(2.0 / 2)
+    assert free.item() == pytest.approx(5.0 / 2)
+
+
+def test_torch_soft_argmax_equals_the_codec_decoder():
+    rng = np.random.default_rng(3)
+    maps = rng.random((2, 5, 16, 16)).astype(np.float32)
+    maps[0, 0, 0, 1] = 3.0                                        # a peak at the border: the window is cut
+    codec = HeatmapCodec(64, 5, stride=4, decoder="soft_argmax", window=5, tau=10.0)
+    cells = local_soft_argmax(torch.from_numpy(maps), 5, 10.0).numpy()
+    assert np.allclose((cells + 0.5) * 4 - 0.5, codec.decode(maps), atol=1e-4)
+
+
+def test_boundary_refiner_trains_both_heads_and_exports_the_last():
+    spec = ModelSpec("ibug68", 68, 2, 64, {"name": "heatmap", "stride": 4})
+    m = MODELS.build("hrnet", spec=spec, width=8, blocks=1, modules=[1, 1, 1], stem_blocks=1, boundaries=True,
+                     attention="anisotropic").eval()
+    x = torch.rand(1, 3, 64, 64)
+    out = m.forward_train(x)
+    assert [o.shape for o in out["out"]] == [(1, 68, 16, 16)] * 2 and out["boundary"].shape == (1, 13, 16, 16)
+    assert torch.equal(m(x), out["out"][-1])
+    with pytest.raises(ValueError, match="no boundary curves"):
+        MODELS.build("hrnet", spec=ModelSpec("cofw29", 29, 2, 64, {}), width=8, boundaries=True)
