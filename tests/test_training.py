@@ -134,6 +134,11 @@ def test_98_point_training_on_wflw_fixture(tmp_path, fixtures):
     ({"name": "hrnet", "width": 8, "blocks": 1, "modules": [1, 1, 1], "stem_blocks": 1, "boundaries": True,
       "attention": "anisotropic"}, {"name": "heatmap", "stride": 4, "sigma": 1.5},
      {"name": "awing", "boundary_weight": 1.0, "direction_weight": 0.5}),
+    ({"name": "pfld", "width": 0.25}, {"name": "anchors", "count": 3}, {"name": "anchors"}),
+    ({"name": "spiga", "width": 8, "steps": 2, "dim": 16, "heads": 2}, {"name": "cascade", "stride": 4},
+     {"name": "cascade"}),
+    ({"name": "cunet", "stacks": 2, "growth": 8, "depth": 2, "channels": 8},
+     {"name": "heatmap", "stride": 4, "sigma": 1.5}, {"name": "awing"}),
 ])
 def test_every_family_trains_exports_and_decodes(tmp_path, tiny_root, model, codec, loss):
     from facemark.inference.runtime import OnnxLandmarkModel

@@ -102,3 +102,90 @@ def test_boundary_refiner_trains_both_heads_and_exports_the_last():
     assert torch.equal(m(x), out["out"][-1])
     with pytest.raises(ValueError, match="no boundary curves"):
         MODELS.build("hrnet", spec=ModelSpec("cofw29", 29, 2, 64, {}), width=8, boundaries=True)
+
+
+# --- AnchorFace ---------------------------------------------------------------------------------------------
+
+def test_anchor_codec_finds_the_pose_clusters_and_round_trips():
+    from facemark.core.codecs import AnchorCodec
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(20, 100, (68, 2))
+    left, right = base + [-15.0, 0.0], base + [15.0, 0.0]          # two "poses"
+    faces = np.concatenate([left + rng.normal(0, 0.5, (40, 68, 2)), right + rng.normal(0, 0.5, (60, 68, 2))])
+    codec = AnchorCodec(128, 68, count=2)
+    codec.fit(faces)
+    centres = sorted(codec.anchors.mean(axis=1)[:, 0])
+    assert centres == pytest.approx(sorted([left[:, 0].mean(), right[:, 0].mean()]), abs=0.5)
+    t = codec.encode(faces[:1])
+    assert np.allclose(codec.anchors[t["anchor"][0]], left, atol=1.0)
+    # offsets that move the nearest anchor onto the face, and a sure score for it, decode to the face
+    k = t["anchor"][0]
+    out = np.zeros((1, 2 * 136 + 2))
+    out[0, k * 136:(k + 1) * 136] = t["target"][0] - codec.encoded_anchors()[k]
+    out[0, 272 + k] = 50.0
+    assert np.allclose(codec.decode(out), faces[:1], atol=1e-6)
+    rebuilt = AnchorCodec(128, 68, **{k: v for k, v in codec.config().items() if k != "name"})
+    assert np.allclose(rebuilt.anchors, codec.anchors, atol=1e-3)
+
+
+def test_anchor_loss_is_wing_on_mean_and_nearest_plus_cross_entropy():
+    from facemark.training.losses import WingLoss
+
+    anchors = torch.tensor([[0.0, 0.0], [1.0, 1.0]])                # two anchors of one point (M = 2)
+    pred = torch.tensor([[0.1, 0.0, 0.0, 0.2, 0.0, math.log(3.0)]])   # offsets, then scores: p = (1/4, 3/4)
+    target = {"target": torch.tensor([[0.5, 0.5]]), "anchor": torch.tensor([1])}
+    loss = LOSSES.build("anchors", cls_weight=2.0, w=10.0, epsilon=2.0, scale=1.0)(pred, target, anchors)
+    wing = WingLoss(10.0, 2.0)
+    mean = 0.25 * torch.tensor([[0.1, 0.0]]) + 0.75 * torch.tensor([[1.0, 1.2]])
+    best = torch.tensor([[1.0, 1.2]])
+    expected = wing(mean, target["target"]) + wing(best, target["target"]) + 2.0 * -math.log(0.75)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+# --- SPIGA --------------------------------------------------------------------------------------------------
+
+def test_spiga_starts_from_the_mean_face_and_its_rotation_turns_it():
+    from facemark.training.models.spiga import rotation
+
+    r = rotation(torch.tensor([[math.pi / 2, 0.0, 0.0]]))[0]       # yaw 90 degrees: x goes into depth
+    assert torch.allclose(r @ torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, -1.0]), atol=1e-6)
+    spec = ModelSpec("ibug68", 68, 2, 64, {"name": "cascade", "stride": 4})
+    m = MODELS.build("spiga", spec=spec, width=8, steps=2, dim=16, heads=2).eval()
+    rng = np.random.default_rng(0)
+    mean_face = torch.from_numpy(rng.uniform(0.2, 0.8, (68, 2))).float()
+    m.init_output_bias(mean_face.flatten())
+    out = m.forward_train(torch.rand(1, 3, 64, 64))
+    # untrained steps do not move the points; the start is the mean 3D face fitted to the mean training face
+    assert len(out["steps"]) == 3 and torch.equal(out["steps"][0], out["out"])
+    assert out["heatmaps"].shape == (1, 68, 16, 16)
+    start = out["out"].view(68, 2)
+    assert torch.allclose(start.mean(dim=0), mean_face.mean(dim=0), atol=1e-5)
+
+
+def test_cascade_loss_sums_every_step_and_the_heatmaps():
+    from facemark.core.codecs import CascadeCodec
+    from facemark.training.losses import WingLoss
+
+    codec = CascadeCodec(32, 2, stride=4)
+    t = {k: torch.from_numpy(v) for k, v in codec.encode(np.array([[[10.0, 12.0], [20.0, 6.0]]])).items()}
+    steps = [t["target"] + 0.1, t["target"] - 0.05, t["target"]]
+    maps = torch.rand(1, 2, 8, 8)
+    loss = LOSSES.build("cascade", heatmap_weight=0.5, scale=32.0)(steps, maps, t)
+    wing = WingLoss(10.0, 2.0, 32.0)
+    expected = sum(wing(s, t["target"]) for s in steps) + 0.5 * AdaptiveWingLoss()(maps, t["heatmap"])
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert np.allclose(codec.decode(t["target"].numpy()), [[[10.0, 12.0], [20.0, 6.0]]], atol=1e-5)
+
+
+# --- CU-Net -------------------------------------------------------------------------------------------------
+
+def test_cunet_couples_each_level_to_the_previous_unets():
+    spec = ModelSpec("ibug68", 68, 2, 64, {"name": "heatmap", "stride": 4})
+    coupled = MODELS.build("cunet", spec=spec, stacks=3, growth=8, depth=2, channels=8, order=2)
+    plain = MODELS.build("cunet", spec=spec, stacks=3, growth=8, depth=2, channels=8, coupled=False)
+    # the third U-Net's first block reads the stem (8) + 2 earlier outputs (16), plus 2 earlier level-0 features
+    assert coupled.unets[2].down[0].body[0].num_features == 8 + 16 + 16
+    assert plain.unets[2].down[0].body[0].num_features == 8 + 8
+    out = coupled.forward_train(torch.rand(2, 3, 64, 64))["out"]
+    assert len(out) == 3 and all(o.shape == (2, 68, 16, 16) for o in out)

@@ -88,6 +88,70 @@ class RegressionCodec(Codec):
         return out * self.input_size - self._offset
 
 
+@CODECS.register("anchors")
+class AnchorCodec(Codec):
+    """AnchorFace (Xu et al. 2021): regression from ``count`` anchor templates, each a whole face shape (the
+    k-means centres of the training faces in the crop frame: frontal, turned left and right, tilted, mouth
+    open), which the network refines by offsets and scores, so that a face in a large pose starts from a
+    template in that pose instead of from the mean face.
+
+    One output vector: K x D*N offsets (fractions of the crop side, as ``RegressionCodec``) then K scores;
+    decoded as the score-softmax-weighted mean of the refined anchors. With ``count: 1`` this is plain
+    regression from the mean face (the ablation).
+    """
+
+    def __init__(self, input_size: int, n_points: int, count: int = 8, anchors: list | None = None,
+                 dim: int = 2) -> None:
+        self.points = RegressionCodec(input_size, n_points, dim)
+        self.input_size, self.n_points, self.dim, self.count = input_size, n_points, check_dim(dim), count
+        self.anchors = None if anchors is None else np.asarray(anchors, dtype=np.float64)
+
+    def fit(self, train_pts: np.ndarray, iterations: int = 50) -> None:
+        """k-means (k-means++ start, fixed seed) of the (M, N, D) training faces in crop pixels."""
+        x = np.asarray(train_pts, dtype=np.float64).reshape(len(train_pts), -1)
+        rng = np.random.default_rng(0)
+        centres = [x[rng.integers(len(x))]]
+        for _ in range(1, self.count):
+            d2 = ((x[:, None] - np.array(centres)[None]) ** 2).sum(-1).min(axis=1)
+            centres.append(x[rng.choice(len(x), p=d2 / d2.sum())])
+        c = np.array(centres)
+        for _ in range(iterations):
+            label = ((x[:, None] - c[None]) ** 2).sum(-1).argmin(axis=1)
+            c = np.array([x[label == k].mean(axis=0) if (label == k).any() else c[k] for k in range(self.count)])
+        self.anchors = c.reshape(self.count, self.n_points, self.dim)
+
+    def _need_anchors(self) -> np.ndarray:
+        if self.anchors is None:
+            raise ValueError("AnchorCodec has no anchors: call fit() on training landmarks first")
+        return self.anchors
+
+    def config(self) -> dict:
+        a = None if self.anchors is None else np.round(self.anchors, 3).tolist()
+        return {"name": "anchors", "count": self.count, "anchors": a}
+
+    def output_shapes(self) -> list[tuple[int, ...]]:
+        return [(self.count * (self.dim * self.n_points + 1),)]
+
+    def encoded_anchors(self) -> np.ndarray:
+        """(K, D*N) anchors as regression fractions (what the offsets are added to)."""
+        return self.points.encode(self._need_anchors())
+
+    def encode(self, pts: np.ndarray) -> dict[str, np.ndarray]:
+        """``target`` (B, D*N) fractions and ``anchor`` (B,) the index of each face's nearest anchor."""
+        d2 = ((np.asarray(pts)[:, None] - self._need_anchors()[None]) ** 2).sum(axis=(-2, -1))
+        return {"target": self.points.encode(pts), "anchor": d2.argmin(axis=1).astype(np.int64)}
+
+    def decode(self, output: np.ndarray) -> np.ndarray:
+        """(B, K*(D*N+1)) -> (B, N, D) crop coordinates."""
+        out = np.asarray(output, dtype=np.float64)
+        k, m = self.count, self.dim * self.n_points
+        refined = self.encoded_anchors()[None] + out[:, :k * m].reshape(-1, k, m)
+        logits = out[:, k * m:]
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        return self.points.decode((p[..., None] * refined).sum(axis=1))
+
+
 def _to_grid(pts: np.ndarray, stride: int) -> np.ndarray:
     """Crop pixel centres -> feature-map cell coordinates (cell centres at integers)."""
     return (np.asarray(pts, dtype=np.float64) + 0.5) / stride - 0.5
@@ -247,6 +311,25 @@ class HIHCodec(HeatmapCodec):
         off = np.asarray(output[1], dtype=np.float64).reshape(b, n, 2, h * w)
         read = np.take_along_axis(off, np.broadcast_to(flat[:, :, None, None], (b, n, 2, 1)), axis=-1)[..., 0]
         return _from_grid(np.stack([ix, iy], axis=-1) + read, self.stride)
+
+
+@CODECS.register("cascade")
+class CascadeCodec(RegressionCodec):
+    """A regressor cascade on a heatmap backbone (SPIGA): coordinates out, as ``RegressionCodec``; for training
+    also the backbone's Gaussian heatmaps at 1/``stride`` (``HeatmapCodec``'s), by name: ``target`` (B, 2N)
+    and ``heatmap`` (B, N, H, W)."""
+
+    def __init__(self, input_size: int, n_points: int, stride: int = 4, sigma: float = 1.5, dim: int = 2) -> None:
+        _planar("cascade", dim)
+        super().__init__(input_size, n_points, dim)
+        self.maps = HeatmapCodec(input_size, n_points, stride, sigma)
+        self.stride, self.sigma = stride, sigma
+
+    def config(self) -> dict:
+        return {"name": "cascade", "stride": self.stride, "sigma": self.sigma}
+
+    def encode(self, pts: np.ndarray) -> dict[str, np.ndarray]:
+        return {"target": super().encode(pts), "heatmap": self.maps.encode(pts)}
 
 
 @CODECS.register("pip")

@@ -74,6 +74,45 @@ class WingLoss(PointLoss):
         return torch.where(a < self.w, self.w * torch.log1p(a / self.epsilon), a - self.c)
 
 
+@LOSSES.register("anchors")
+class AnchorLoss(nn.Module):
+    """AnchorFace: Wing (``w``, ``epsilon``, ``scale``) on the score-weighted mean of the refined anchors and on
+    the nearest anchor's refinement, plus ``cls_weight`` times the cross-entropy of the scores against the
+    nearest anchor (``AnchorCodec``'s targets)."""
+
+    def __init__(self, cls_weight: float = 1.0, w: float = 10.0, epsilon: float = 2.0, scale: float = 1.0) -> None:
+        super().__init__()
+        self.wing = WingLoss(w, epsilon, scale)
+        self.cls_weight = cls_weight
+
+    def forward(self, pred: torch.Tensor, target: dict[str, torch.Tensor], anchors: torch.Tensor) -> torch.Tensor:
+        """(B, K*(M+1)) outputs, ``target`` / ``anchor`` targets and the (K, M) encoded anchors -> (B,)."""
+        k, m = anchors.shape
+        b = pred.shape[0]
+        refined = anchors.to(pred.device)[None] + pred[:, :k * m].float().view(b, k, m)
+        logits = pred[:, k * m:].float()
+        mean = (torch.softmax(logits, dim=1)[..., None] * refined).sum(dim=1)
+        nearest = target["anchor"].long()
+        best = refined[torch.arange(b, device=pred.device), nearest]
+        ce = F.cross_entropy(logits, nearest, reduction="none")
+        return self.wing(mean, target["target"]) + self.wing(best, target["target"]) + self.cls_weight * ce
+
+
+@LOSSES.register("cascade")
+class CascadeLoss(nn.Module):
+    """A cascade on a heatmap backbone (SPIGA): Wing (``w``, ``epsilon``, ``scale``) on every step's points, the
+    start included, plus ``heatmap_weight`` times Adaptive Wing (its default settings) on the backbone's maps."""
+
+    def __init__(self, heatmap_weight: float = 1.0, w: float = 10.0, epsilon: float = 2.0, scale: float = 1.0) -> None:
+        super().__init__()
+        self.wing, self.maps = WingLoss(w, epsilon, scale), AdaptiveWingLoss()
+        self.heatmap_weight = heatmap_weight
+
+    def forward(self, steps: list[torch.Tensor], heatmaps: torch.Tensor, target: dict[str, torch.Tensor]) -> torch.Tensor:
+        points = sum(self.wing(s, target["target"]) for s in steps)
+        return points + self.heatmap_weight * self.maps(heatmaps, target["heatmap"])
+
+
 def build_loss(cfg: dict) -> nn.Module:
     """Build a loss from a config mapping ``{name: ..., **kwargs}``."""
     cfg = dict(cfg)

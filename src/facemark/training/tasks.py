@@ -175,6 +175,58 @@ class RegressionTask(Task):
         return pfld_weights(out["angles"], t["angles"], class_weight, self.cfg.pose_weight_floor)
 
 
+@TASKS.register("anchors")
+class AnchorTask(Task):
+    """AnchorFace: the codec's anchors come from the training faces (k-means); the model regresses each
+    anchor's offsets and score; the loss is the anchors loss (``losses.AnchorLoss``, in crop pixels)."""
+
+    def loss_settings(self) -> dict:
+        return {**self.cfg.loss, "scale": self.cfg.input_size}
+
+    def check_model(self, model: nn.Module) -> None:
+        if not hasattr(model, "init_output_bias"):
+            raise DataError(self.where, f"model: {self.cfg.model['name']} is no regression model")
+        if self.cfg.loss.get("name") != "anchors" or self.cfg.pose_weighting:
+            raise DataError(self.where, "loss: the anchors codec trains with the anchors loss, no pose_weighting")
+
+    def prepare(self, model: nn.Module, train_pts: np.ndarray, fresh: bool) -> None:
+        if self.codec.anchors is None:
+            self.codec.fit(train_pts)
+        self.anchors = torch.from_numpy(self.codec.encoded_anchors()).float()
+        if fresh:   # every anchor starts unrefined and equally likely
+            model.init_output_bias(torch.zeros(self.codec.output_shapes()[0]))
+
+    def encode(self, pts: np.ndarray) -> dict[str, np.ndarray]:
+        return self.codec.encode(pts)
+
+    def loss_on(self, out: dict, t: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.loss_fn(out["out"], t, self.anchors)
+
+
+@TASKS.register("cascade")
+class CascadeTask(Task):
+    """A regressor cascade on a heatmap backbone (SPIGA): every step's points and the backbone's heatmaps train
+    (``losses.CascadeLoss``, in crop pixels); the cascade starts from the mean training face."""
+
+    def loss_settings(self) -> dict:
+        return {**self.cfg.loss, "scale": self.cfg.input_size}
+
+    def check_model(self, model: nn.Module) -> None:
+        if not hasattr(model, "init_output_bias") or self.cfg.loss.get("name") != "cascade":
+            raise DataError(self.where, "model/loss: the cascade codec trains a cascade model (spiga) with the "
+                                        "cascade loss")
+
+    def prepare(self, model: nn.Module, train_pts: np.ndarray, fresh: bool) -> None:
+        if fresh:
+            model.init_output_bias(torch.from_numpy(self.codec.encode(train_pts)["target"].mean(0)))
+
+    def encode(self, pts: np.ndarray) -> dict[str, np.ndarray]:
+        return self.codec.encode(pts)
+
+    def loss_on(self, out: dict, t: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.loss_fn(out["steps"], out["heatmaps"], t)
+
+
 @TASKS.register("heatmap")
 class HeatmapTask(Task):
     """Heatmaps (Hourglass, HRNet); a model that returns every stack's maps is supervised on each.

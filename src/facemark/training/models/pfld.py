@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ...core.codecs import build_codec
 from .base import MODELS, LandmarkNet
 from .layers import InvertedResidual, conv_bn, scaled
 
@@ -32,11 +33,13 @@ class AuxiliaryNet(nn.Module):
 
 
 class PFLD(LandmarkNet):
-    """PFLD landmark regressor; ``forward`` returns (B, D*N) normalised coordinates (see RegressionCodec)."""
+    """PFLD landmark regressor; ``forward`` returns the (B, ``outputs``) vector its codec decodes: D*N normalised
+    coordinates (``RegressionCodec``), or AnchorFace's offsets and scores (``AnchorCodec``)."""
 
     predicts_pose = True  # forward_train also returns the auxiliary net's angles
 
-    def __init__(self, n_points: int = 68, width: float = 1.0, input_size: int = 112, dim: int = 2) -> None:
+    def __init__(self, n_points: int = 68, width: float = 1.0, input_size: int = 112, dim: int = 2,
+                 outputs: int | None = None) -> None:
         super().__init__()
         if input_size % 16:
             raise ValueError("PFLD input size must be a multiple of 16")
@@ -52,7 +55,7 @@ class PFLD(LandmarkNet):
         self.conv7 = conv_bn(c16, c32, 3, 2)
         final = input_size // 16
         self.conv8 = nn.Sequential(nn.Conv2d(c32, c128b, final, 1, 0), nn.BatchNorm2d(c128b), nn.ReLU(inplace=True))
-        self.fc = nn.Linear(c16 + c32 + c128b, dim * n_points)
+        self.fc = nn.Linear(c16 + c32 + c128b, outputs or dim * n_points)
         self.aux = AuxiliaryNet(c64, width)
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,4 +85,5 @@ class PFLD(LandmarkNet):
 
 @MODELS.register("pfld")
 def build_pfld(spec, width: float = 1.0) -> PFLD:
-    return PFLD(n_points=spec.n_points, width=width, input_size=spec.input_size, dim=spec.dim)
+    (outputs,) = build_codec(spec.codec, spec.input_size, spec.n_points, spec.dim).output_shapes()[0]
+    return PFLD(n_points=spec.n_points, width=width, input_size=spec.input_size, dim=spec.dim, outputs=outputs)
