@@ -29,6 +29,11 @@ def test_every_config_builds(path):
 
         assert load_mtcnn_config(path).name == path.stem
         return
+    if config_kind(path) == "asm":
+        from facemark.training.classical import load_classical_config
+
+        assert load_classical_config(path).name == path.stem
+        return
     cfg = load_config(path)
     assert cfg.name == path.stem
     codec = build_codec(cfg.codec, cfg.input_size, cfg.spec.n_points, cfg.dim)

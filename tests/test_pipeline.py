@@ -19,9 +19,11 @@ from facemark.io.datasets import read_pts_folder
 
 # mean NME (IOD) bound of each shipped model on the fixed subset below, a little above what it measures there
 # (hrnet68: 4.02%; hrnet68_w16: 3.83%; hrnet68_lp: 4.02%; pfld68: 4.38%; pfld68_fast: 4.44%; pfld68_3d: 4.62%;
-# hrnet68_pose: 3.80%); a newly shipped model needs its own line
+# hrnet68_pose: 3.80%; the classical asm68: 11.10%, 28.7% of its faces past 10%); a newly shipped model needs its
+# own line
 NME_BOUNDS = {"hrnet68": 0.043, "hrnet68_w16": 0.041, "hrnet68_lp": 0.043, "pfld68": 0.047, "pfld68_fast": 0.05,
-              "pfld68_3d": 0.049, "hrnet68_pose": 0.040}
+              "pfld68_3d": 0.049, "hrnet68_pose": 0.040, "asm68": 0.115}
+FR_BOUNDS = {"asm68": 0.31}       # the share of faces past 10% NME, 0.03 for the others
 # the same for the trained zoo models kept in checkpoints/zoo (docs/results.md), which exercise the PIPNet and
 # heatmap decoders on real weights (pipnet_mbv2x05_128: 4.25%; hourglass2x32_128: 4.48%)
 ZOO = Path(__file__).resolve().parents[1] / "checkpoints" / "zoo"
@@ -62,7 +64,7 @@ def test_trained_model_nme_on_fixed_subset(ytf_subset, model, bound, precision):
     net = OnnxLandmarkModel(model, threads=2, precision=precision)
     errors = nme(predict_with_landmark_boxes(net, samples), gt, "iod")
     assert errors.mean() < bound    # int8 variants are held to their model's bound (they cost ~0.02 points)
-    assert np.mean(errors > 0.1) < 0.03
+    assert np.mean(errors > 0.1) < FR_BOUNDS.get(model, 0.03)
 
 
 def test_subpixel_decoders_beat_argmax_on_trained_heatmaps(ytf_subset):
@@ -213,7 +215,7 @@ def test_evaluate_cli_with_model(tmp_path, data):
     default = _cli("evaluate", tmp_path, "--json")                       # no --model: the default model
     assert default.returncode == 0 and json.loads(default.stdout.splitlines()[-1]) == rep
     r = _cli("evaluate", tmp_path, "--model", "pfld68", "--decoder", "argmax")
-    assert r.returncode != 0 and "no choice of decoder" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode != 0 and "has no decoder 'argmax'" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_align_and_demo_cli(tmp_path, data):

@@ -189,3 +189,54 @@ def test_cunet_couples_each_level_to_the_previous_unets():
     assert plain.unets[2].down[0].body[0].num_features == 8 + 8
     out = coupled.forward_train(torch.rand(2, 3, 64, 64))["out"]
     assert len(out) == 3 and all(o.shape == (2, 68, 16, 16) for o in out)
+
+
+# --- the Active Shape Model (issue 35) ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def asm_faces(data):
+    from facemark.core.crop import crop_from_landmarks
+    from facemark.io.datasets import read_pts_folder
+
+    faces = read_pts_folder(data / "faces68" / "train" / "afw", 68)[:120]
+    crops = [crop_from_landmarks(s.landmarks, 128) for s in faces]
+    return [c.warp(s.load_image()) for c, s in zip(crops, faces)], np.array([c.to_crop(s.landmarks)[:, :2]
+                                                                            for c, s in zip(crops, faces)])
+
+
+def test_the_shape_model_reconstructs_training_shapes_within_its_residual(asm_faces):
+    from facemark.core.asm import point_distribution, procrustes, similarity
+
+    _, points = asm_faces
+    mean, modes, sd = point_distribution(points)
+    _, aligned = procrustes(points)
+    flat = modes.reshape(len(modes), -1)
+    dev = (aligned - mean).reshape(len(points), -1)
+    residual = dev - (dev @ flat.T) @ flat
+    kept = 1 - (residual ** 2).sum() / (dev ** 2).sum()
+    assert kept == pytest.approx(0.98, abs=0.01)          # the modes explain VARIANCE of the aligned shapes
+    m, t = similarity(mean, points[0])                     # the closed-form similarity lands on the shape
+    assert np.abs(mean @ m.T + t - points[0]).mean() < 0.15 * np.linalg.norm(points[0][36] - points[0][45])
+
+
+def test_asm_search_converges_from_a_perturbed_mean_shape(asm_faces):
+    from facemark.core.asm import build_asm
+
+    crops, points = asm_faces
+    model = build_asm(crops[10:], points[10:], 128)
+    iod = np.linalg.norm(points[:10, 36] - points[:10, 45], axis=1)
+    start = model.init + np.array([4.0, -3.0])            # the mean shape, shifted by 5 px
+    before = np.linalg.norm(start - points[:10], axis=-1).mean(axis=1) / iod
+    after = np.array([np.linalg.norm(model.fit(c, start) - p, axis=-1).mean() for c, p in
+                      zip(crops[:10], points[:10])]) / iod
+    assert after.mean() < 0.6 * before.mean()
+
+
+def test_the_shipped_asm_runs_like_any_model():
+    from facemark.inference.runtime import OnnxLandmarkModel
+
+    m = OnnxLandmarkModel("asm68")
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, (2, 128, 128, 3), dtype=np.uint8)
+    pts = m(crops)
+    assert pts.shape == (2, 68, 2) and np.isfinite(pts).all() and m.card.meta["format"] == "asm"

@@ -55,8 +55,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=("fp32", "int8", "auto"), default="fp32",
                    help="with --model: the runtime variant to score (default fp32, the reference)")
     p.add_argument("--images", type=Path, help="WFLW: the images folder (default: WFLW_images beside GT_DIR)")
-    p.add_argument("--decoder", choices=DECODERS,
-                   help="with --model: read a heatmap model's output with this decoder instead of its own")
+    p.add_argument("--decoder", choices=DECODERS + ("decimal",),
+                   help="with --model: read the output with this decoder instead of its own (heatmap models; decimal: HIH)")
 
 
 @command("evaluate", _evaluate_args)

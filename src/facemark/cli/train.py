@@ -37,6 +37,15 @@ def _train(a: argparse.Namespace) -> int:
     if a.nproc < 1 or (a.max_steps is not None and a.max_steps < 1):
         raise FacemarkError(f"--nproc {a.nproc} / --max-steps {a.max_steps}: at least 1")
     kind = config_kind(a.config)
+    if kind == "asm":    # classical: built in one pass, no optimiser (no --resume, --device or processes)
+        from ..training.classical import build_classical, load_classical_config
+
+        cl = load_classical_config(a.config)
+        if a.data_root:
+            cl.data_root = a.data_root
+        out = a.out or Path("runs") / cl.name
+        build_classical(cl, out, f"facemark train {a.config} --out {out}")
+        return 0
     if kind == "mtcnn":
         from ..training.mtcnn_train import load_mtcnn_config
 

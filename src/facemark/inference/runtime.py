@@ -47,6 +47,43 @@ def cpu_session(path: Path, threads: int | None = 0, fixed: dict[str, int] | Non
         raise DataError(path, f"cannot load ONNX model ({e})") from None
 
 
+class ClassicalSession:
+    """An ONNX Runtime session's face for a classical model (a ``.npz`` from ``core.asm``, fitted in numpy), so
+    that ``OnnxLandmarkModel`` runs it like any other: it takes the models' input (``to_input``: back to uint8
+    crops, exactly) and gives the regression codec's output (points as fractions of the crop)."""
+
+    @dataclass
+    class Port:
+        name: str
+        shape: list
+
+    def __init__(self, path: Path) -> None:
+        from ..core.asm import ActiveShapeModel
+
+        try:
+            self.model = ActiveShapeModel.load(path)
+        except (OSError, KeyError, ValueError) as e:
+            raise DataError(path, f"cannot load the classical model ({e})") from None
+        self.codec = build_codec({"name": "regression"}, self.model.size, len(self.model.mean))
+
+    def get_inputs(self) -> list[Port]:
+        return [self.Port("image", ["batch", 3, self.model.size, self.model.size])]
+
+    def get_outputs(self) -> list[Port]:
+        return [self.Port("output", ["batch", 2 * len(self.model.mean)])]
+
+    def run(self, names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        x = next(iter(feeds.values()))
+        crops = np.clip(np.rint(x.transpose(0, 2, 3, 1) * 127.5 + 127.5), 0, 255).astype(np.uint8)
+        return [self.codec.encode(self.model(crops))]
+
+
+def model_session(path: Path, threads: int | None = 0, fixed: dict[str, int] | None = None):
+    """A landmark model's session: ONNX Runtime's for an ``.onnx`` file, ``ClassicalSession`` for a ``.npz``
+    (which runs on one thread, whatever ``threads`` says)."""
+    return ClassicalSession(path) if path.suffix == ".npz" else cpu_session(path, threads, fixed)
+
+
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -69,8 +106,18 @@ def cpu_has_int8_dot() -> bool:
 
 
 def available_models(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
-    """Names of the models shipped in (or pointed to by) ``weights_dir``."""
-    return sorted(p.stem for p in weights_dir.glob("*.json") if p.with_suffix(".onnx").is_file())
+    """Names of the models shipped in (or pointed to by) ``weights_dir``: cards beside their weights (``.onnx``,
+    or the file a card names as its ``weights``)."""
+    return sorted(p.stem for p in weights_dir.glob("*.json") if _weights_of(p).is_file())
+
+
+def _weights_of(card_path: Path) -> Path:
+    """The weights file of a card: ``NAME.onnx`` beside it, unless the card names another (``weights``)."""
+    try:
+        named = json.loads(card_path.read_text()).get("weights")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        named = None
+    return card_path.with_name(named) if isinstance(named, str) else card_path.with_suffix(".onnx")
 
 
 @dataclass
@@ -91,19 +138,21 @@ class ModelCard:
 
 
 def load_card(name_or_path: str | Path) -> tuple[ModelCard, Path]:
-    """The card and ONNX path of a registered name, or of a path to a ``.onnx``/``.json`` pair."""
+    """The card and weights path (ONNX, or a classical model's ``.npz``) of a registered name, or of a path to a
+    card or its weights."""
     p = Path(name_or_path)
-    if p.suffix in (".onnx", ".json"):
-        card_path, onnx_path = p.with_suffix(".json"), p.with_suffix(".onnx")
+    if p.suffix in (".onnx", ".json", ".npz"):
+        card_path = p.with_suffix(".json")
     else:
-        card_path, onnx_path = WEIGHTS_DIR / f"{name_or_path}.json", WEIGHTS_DIR / f"{name_or_path}.onnx"
+        card_path = WEIGHTS_DIR / f"{name_or_path}.json"
         if not card_path.is_file():
             known = ", ".join(available_models()) or "none"
             raise DataError(card_path, f"no model named {name_or_path!r} (shipped models: {known})")
     if not card_path.is_file():
         raise DataError(card_path, "model card (.json) not found")
+    onnx_path = _weights_of(card_path)
     if not onnx_path.is_file():
-        raise DataError(onnx_path, "model weights (.onnx) not found")
+        raise DataError(onnx_path, f"model weights ({onnx_path.suffix}) not found")
     try:
         meta = json.loads(card_path.read_text())
         layout = meta["scheme"] if "scheme" in meta else scheme_for_points(int(meta["n_points"])).name
@@ -144,7 +193,7 @@ class OnnxLandmarkModel:
         if digest != expected:
             raise DataError(path, f"sha256 mismatch (file {digest[:12]}..., card {expected[:12]}...): "
                                   "corrupt or replaced weights")
-        self.session = cpu_session(path, threads)
+        self.session = model_session(path, threads)
         self.input_name = self.session.get_inputs()[0].name
         names = [o.name for o in self.session.get_outputs()]
         self._visibility_output = names.index("visibility") if "visibility" in names else None
@@ -228,5 +277,5 @@ class OnnxLandmarkModel:
         if batch != 1 or self._single_dim is None:
             return self.session
         if self._single is None:
-            self._single = cpu_session(self._file, self._threads, {self._single_dim: 1})
+            self._single = model_session(self._file, self._threads, {self._single_dim: 1})
         return self._single

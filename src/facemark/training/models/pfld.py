@@ -85,5 +85,6 @@ class PFLD(LandmarkNet):
 
 @MODELS.register("pfld")
 def build_pfld(spec, width: float = 1.0) -> PFLD:
-    (outputs,) = build_codec(spec.codec, spec.input_size, spec.n_points, spec.dim).output_shapes()[0]
+    shape = build_codec(spec.codec, spec.input_size, spec.n_points, spec.dim).output_shapes()[0]
+    outputs = shape[0] if len(shape) == 1 else None   # a map codec does not fit: the config check says so
     return PFLD(n_points=spec.n_points, width=width, input_size=spec.input_size, dim=spec.dim, outputs=outputs)
