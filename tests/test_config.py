@@ -29,7 +29,7 @@ def test_every_config_builds(path):
 
         assert load_mtcnn_config(path).name == path.stem
         return
-    if config_kind(path) == "asm":
+    if config_kind(path) in ("asm", "aam"):
         from facemark.training.classical import load_classical_config
 
         assert load_classical_config(path).name == path.stem

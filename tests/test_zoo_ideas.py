@@ -232,11 +232,28 @@ def test_asm_search_converges_from_a_perturbed_mean_shape(asm_faces):
     assert after.mean() < 0.6 * before.mean()
 
 
-def test_the_shipped_asm_runs_like_any_model():
+@pytest.mark.parametrize("name", ["asm68", "aam68"])
+def test_the_shipped_classical_models_run_like_any_model(name):
     from facemark.inference.runtime import OnnxLandmarkModel
 
-    m = OnnxLandmarkModel("asm68")
+    m = OnnxLandmarkModel(name)
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 255, (2, 128, 128, 3), dtype=np.uint8)
     pts = m(crops)
-    assert pts.shape == (2, 68, 2) and np.isfinite(pts).all() and m.card.meta["format"] == "asm"
+    assert pts.shape == (2, 68, 2) and np.isfinite(pts).all() and m.card.meta["format"] == name[:3]
+
+
+def test_aam_fitting_lowers_its_error_and_moves_towards_the_face(asm_faces):
+    from facemark.core.aam import build_aam, orientations
+
+    crops, points = asm_faces
+    model = build_aam(crops[10:], points[10:], 128)
+    lv = model.levels[0]
+    start = model.init + np.array([3.0, -2.0])
+    for crop, truth in zip(crops[:5], points[:5]):
+        fitted = model.fit(crop, start)
+        image = orientations(crop, 1.0)
+        r0, r1 = (model._residual(image, s, lv) for s in (start, fitted))
+        assert r1 @ r1 < r0 @ r0                          # the line search only takes steps that lower it
+    errs = [np.abs(model.fit(c, start) - p).mean() - np.abs(start - p).mean() for c, p in zip(crops[:10], points[:10])]
+    assert np.mean(errs) < 0

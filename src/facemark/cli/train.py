@@ -37,7 +37,7 @@ def _train(a: argparse.Namespace) -> int:
     if a.nproc < 1 or (a.max_steps is not None and a.max_steps < 1):
         raise FacemarkError(f"--nproc {a.nproc} / --max-steps {a.max_steps}: at least 1")
     kind = config_kind(a.config)
-    if kind == "asm":    # classical: built in one pass, no optimiser (no --resume, --device or processes)
+    if kind in ("asm", "aam"):    # classical: built in one pass, no optimiser (no --resume, --device or processes)
         from ..training.classical import build_classical, load_classical_config
 
         cl = load_classical_config(a.config)

@@ -54,6 +54,21 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return m, cb - ca @ m.T
 
 
+def constrain(points: np.ndarray, mean: np.ndarray, modes: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """The plausible shape nearest ``points`` (N, 2) under a point distribution model: a similarity of mean +
+    modes @ b, |b| <= CLAMP sd (alternating: the similarity to the current shape, then the modes of the points
+    in its frame)."""
+    flat = modes.reshape(len(modes), -1)
+    shape = mean
+    for _ in range(3):
+        scale_rot, shift = similarity(shape, points)
+        local = (points - shift) @ np.linalg.inv(scale_rot).T
+        b = np.clip(flat @ (local - mean).ravel(), -CLAMP * sd, CLAMP * sd)
+        shape = mean + (b @ flat).reshape(mean.shape)
+    scale_rot, shift = similarity(shape, points)
+    return shape @ scale_rot.T + shift
+
+
 def to_grey(crop: np.ndarray) -> np.ndarray:
     """An RGB uint8 crop as float32 grey, lightly smoothed (sensor noise would dominate the derivatives)."""
     return cv2.GaussianBlur(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), BLUR)
@@ -109,17 +124,7 @@ class ActiveShapeModel:
     profile_rest: np.ndarray
 
     def constrain(self, points: np.ndarray) -> np.ndarray:
-        """The plausible shape nearest ``points`` (N, 2): a similarity of mean + modes @ b, |b| <= CLAMP sd
-        (alternating: the similarity to the current shape, then the modes of the points in its frame)."""
-        flat = self.modes.reshape(len(self.modes), -1)
-        shape = self.mean
-        for _ in range(3):
-            scale_rot, shift = similarity(shape, points)
-            local = (points - shift) @ np.linalg.inv(scale_rot).T
-            b = np.clip(flat @ (local - self.mean).ravel(), -CLAMP * self.sd, CLAMP * self.sd)
-            shape = self.mean + (b @ flat).reshape(self.mean.shape)
-        scale_rot, shift = similarity(shape, points)
-        return shape @ scale_rot.T + shift
+        return constrain(points, self.mean, self.modes, self.sd)
 
     def distances(self, level: int, profiles: np.ndarray) -> np.ndarray:
         """(N, O) Mahalanobis distances of (N, O, D) profiles to each point's model at ``level``: |d|^2 / rest
@@ -154,17 +159,20 @@ class ActiveShapeModel:
         """(B, S, S, 3) RGB uint8 crops -> (B, N, 2) points in crop pixels (a ``CropPredictor``)."""
         return np.stack([self.fit(c) for c in crops]) if len(crops) else np.zeros((0, len(self.mean), 2))
 
-    def save(self, path: Path) -> None:
-        np.savez_compressed(path, size=np.int32(self.size), mean=self.mean, modes=self.modes, sd=self.sd,
-                            init=self.init, profile_mean=self.profile_mean.astype(np.float16),
-                            profile_axes=self.profile_axes.astype(np.float16),
-                            profile_rest=self.profile_rest.astype(np.float32))
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What ``save`` writes (the profile models in float16: 2 MB)."""
+        return {"kind": np.array("asm"), "size": np.int32(self.size), "mean": self.mean, "modes": self.modes,
+                "sd": self.sd, "init": self.init, "profile_mean": self.profile_mean.astype(np.float16),
+                "profile_axes": self.profile_axes.astype(np.float16),
+                "profile_rest": self.profile_rest.astype(np.float32)}
 
     @classmethod
-    def load(cls, path: Path) -> "ActiveShapeModel":
-        with np.load(path) as z:
-            return cls(int(z["size"]), z["mean"], z["modes"], z["sd"], z["init"],
-                       *(z[k].astype(np.float32) for k in ("profile_mean", "profile_axes", "profile_rest")))
+    def from_arrays(cls, z) -> "ActiveShapeModel":
+        return cls(int(z["size"]), z["mean"], z["modes"], z["sd"], z["init"],
+                   *(z[k].astype(np.float32) for k in ("profile_mean", "profile_axes", "profile_rest")))
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, **self.arrays())
 
 
 def procrustes(shapes: np.ndarray, iterations: int = 5) -> tuple[np.ndarray, np.ndarray]:

@@ -48,7 +48,7 @@ def cpu_session(path: Path, threads: int | None = 0, fixed: dict[str, int] | Non
 
 
 class ClassicalSession:
-    """An ONNX Runtime session's face for a classical model (a ``.npz`` from ``core.asm``, fitted in numpy), so
+    """An ONNX Runtime session's face for a classical model (a ``.npz`` of ``core.asm`` or ``core.aam``), so
     that ``OnnxLandmarkModel`` runs it like any other: it takes the models' input (``to_input``: back to uint8
     crops, exactly) and gives the regression codec's output (points as fractions of the crop)."""
 
@@ -58,12 +58,15 @@ class ClassicalSession:
         shape: list
 
     def __init__(self, path: Path) -> None:
+        from ..core.aam import ActiveAppearanceModel
         from ..core.asm import ActiveShapeModel
 
         try:
-            self.model = ActiveShapeModel.load(path)
+            with np.load(path) as z:
+                arrays = dict(z)
+            self.model = {"asm": ActiveShapeModel, "aam": ActiveAppearanceModel}[str(arrays["kind"])].from_arrays(arrays)
         except (OSError, KeyError, ValueError) as e:
-            raise DataError(path, f"cannot load the classical model ({e})") from None
+            raise DataError(path, f"cannot load the classical model ({e.__class__.__name__}: {e})") from None
         self.codec = build_codec({"name": "regression"}, self.model.size, len(self.model.mean))
 
     def get_inputs(self) -> list[Port]:

@@ -1,5 +1,6 @@
-"""Classical models (the Active Shape Model of ``core.asm``): built from the training faces in one pass, with
-no optimiser and no torch. ``facemark train`` runs a config of ``kind: asm`` here; the run directory gets the
+"""Classical models (the Active Shape and Appearance Models of ``core.asm`` and ``core.aam``): built from the
+training faces in one pass, with no optimiser and no torch. ``facemark train`` runs a config of ``kind: asm`` or
+``kind: aam`` here; the run directory gets the
 shipped pair under ``export/`` (the ``.npz`` model and its card, which the runtime reads like an ONNX model's:
 ``inference.runtime.ClassicalSession``) and ``log.jsonl`` with the validation scores.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ..core.aam import build_aam
 from ..core.asm import build_asm
 from ..core.crop import crop_from_landmarks
 from ..core.errors import DataError
@@ -24,7 +26,7 @@ from ..inference.runtime import sha256_of
 from ..io.datasets import load_dataset
 from ..io.files import default_data_root
 
-KINDS = ("asm",)
+KINDS = ("asm", "aam")
 
 
 @dataclass
@@ -42,7 +44,7 @@ class ClassicalConfig:
 
 
 def load_classical_config(path: Path) -> ClassicalConfig:
-    """Read and check a ``kind: asm`` config; an error names the file and the key."""
+    """Read and check a classical model's config (``kind: asm`` or ``aam``); an error names the file and the key."""
     values = yaml.safe_load(Path(path).read_text()) or {}
     unknown = set(values) - {f.name for f in fields(ClassicalConfig)}
     if unknown:
@@ -58,7 +60,7 @@ def load_classical_config(path: Path) -> ClassicalConfig:
     if cfg.kind not in KINDS:
         raise DataError(path, f"kind: {cfg.kind!r} is not a classical model ({', '.join(KINDS)})")
     if scheme(cfg.scheme).shape_points != tuple(range(68)) or cfg.step < 1:
-        raise DataError(path, "scheme/step: the ASM is built for iBUG-68 faces, every step-th (step >= 1)")
+        raise DataError(path, "scheme/step: the classical models are built for iBUG-68 faces, every step-th (step >= 1)")
     return cfg
 
 
@@ -75,6 +77,8 @@ def build_classical(cfg: ClassicalConfig, run_dir: Path, command_line: str) -> P
         crops.append(c.warp(s.load_image()))
         points.append(c.to_crop(s.landmarks)[:, :2])
     model = build_asm(crops, np.array(points), cfg.input_size)
+    if cfg.kind == "aam":     # fitted from the ASM's answer (the ASM ships inside it)
+        model = build_aam(crops, np.array(points), cfg.input_size, starter=model)
     built = time.time() - start
     val = load_dataset(cfg.data["val"], root, n)
     pred = []
