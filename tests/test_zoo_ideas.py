@@ -257,3 +257,22 @@ def test_aam_fitting_lowers_its_error_and_moves_towards_the_face(asm_faces):
         assert r1 @ r1 < r0 @ r0                          # the line search only takes steps that lower it
     errs = [np.abs(model.fit(c, start) - p).mean() - np.abs(start - p).mean() for c, p in zip(crops[:10], points[:10])]
     assert np.mean(errs) < 0
+
+
+# --- DCNN (issue 35) ----------------------------------------------------------------------------------------
+
+def test_dcnn_has_three_levels_and_starts_from_the_mean_face():
+    from facemark.core.codecs import CascadeCodec
+
+    spec = ModelSpec("five", 5, 2, 80, {"name": "cascade", "heatmaps": False})
+    m = MODELS.build("dcnn", spec=spec).eval()
+    assert len(m.levels) == 2 and all(len(level) == 10 for level in m.levels)      # two nets per point and level
+    mean = torch.tensor([0.35, 0.4, 0.65, 0.4, 0.5, 0.55, 0.38, 0.72, 0.62, 0.72])
+    m.init_output_bias(mean)
+    with torch.no_grad():
+        out = m.forward_train(torch.zeros(2, 3, 80, 80))
+    assert len(out["steps"]) == 3 and out["out"].shape == (2, 10)
+    assert torch.allclose(out["steps"][0], mean.expand(2, 10), atol=0.02)   # level 1 at the mean (small weights)
+    assert "heatmap" not in CascadeCodec(80, 5, heatmaps=False).encode(np.zeros((1, 5, 2)))
+    with pytest.raises(ValueError, match="5 points"):
+        MODELS.build("dcnn", spec=ModelSpec("ibug68", 68, 2, 80, {}))

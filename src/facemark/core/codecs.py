@@ -315,21 +315,23 @@ class HIHCodec(HeatmapCodec):
 
 @CODECS.register("cascade")
 class CascadeCodec(RegressionCodec):
-    """A regressor cascade on a heatmap backbone (SPIGA): coordinates out, as ``RegressionCodec``; for training
-    also the backbone's Gaussian heatmaps at 1/``stride`` (``HeatmapCodec``'s), by name: ``target`` (B, 2N)
-    and ``heatmap`` (B, N, H, W)."""
+    """A regressor cascade (SPIGA's on a heatmap backbone, DCNN's levels): coordinates out, as
+    ``RegressionCodec``; for training, by name, ``target`` (B, 2N) and, with ``heatmaps``, the backbone's
+    Gaussian heatmaps at 1/``stride`` (``HeatmapCodec``'s) as ``heatmap`` (B, N, H, W)."""
 
-    def __init__(self, input_size: int, n_points: int, stride: int = 4, sigma: float = 1.5, dim: int = 2) -> None:
+    def __init__(self, input_size: int, n_points: int, stride: int = 4, sigma: float = 1.5, heatmaps: bool = True,
+                 dim: int = 2) -> None:
         _planar("cascade", dim)
         super().__init__(input_size, n_points, dim)
-        self.maps = HeatmapCodec(input_size, n_points, stride, sigma)
+        self.maps = HeatmapCodec(input_size, n_points, stride, sigma) if heatmaps else None
         self.stride, self.sigma = stride, sigma
 
     def config(self) -> dict:
-        return {"name": "cascade", "stride": self.stride, "sigma": self.sigma}
+        return {"name": "cascade", "stride": self.stride, "sigma": self.sigma, "heatmaps": self.maps is not None}
 
     def encode(self, pts: np.ndarray) -> dict[str, np.ndarray]:
-        return {"target": super().encode(pts), "heatmap": self.maps.encode(pts)}
+        maps = {} if self.maps is None else {"heatmap": self.maps.encode(pts)}
+        return {"target": super().encode(pts), **maps}
 
 
 @CODECS.register("pip")

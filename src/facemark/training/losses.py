@@ -100,16 +100,20 @@ class AnchorLoss(nn.Module):
 
 @LOSSES.register("cascade")
 class CascadeLoss(nn.Module):
-    """A cascade on a heatmap backbone (SPIGA): Wing (``w``, ``epsilon``, ``scale``) on every step's points, the
-    start included, plus ``heatmap_weight`` times Adaptive Wing (its default settings) on the backbone's maps."""
+    """A cascade (SPIGA on a heatmap backbone, DCNN): Wing (``w``, ``epsilon``, ``scale``) on every step's points,
+    the start included, plus ``heatmap_weight`` times Adaptive Wing (its default settings) on the backbone's
+    maps where the model has them."""
 
     def __init__(self, heatmap_weight: float = 1.0, w: float = 10.0, epsilon: float = 2.0, scale: float = 1.0) -> None:
         super().__init__()
         self.wing, self.maps = WingLoss(w, epsilon, scale), AdaptiveWingLoss()
         self.heatmap_weight = heatmap_weight
 
-    def forward(self, steps: list[torch.Tensor], heatmaps: torch.Tensor, target: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, steps: list[torch.Tensor], heatmaps: torch.Tensor | None,
+                target: dict[str, torch.Tensor]) -> torch.Tensor:
         points = sum(self.wing(s, target["target"]) for s in steps)
+        if heatmaps is None:
+            return points
         return points + self.heatmap_weight * self.maps(heatmaps, target["heatmap"])
 
 

@@ -205,16 +205,21 @@ class AnchorTask(Task):
 
 @TASKS.register("cascade")
 class CascadeTask(Task):
-    """A regressor cascade on a heatmap backbone (SPIGA): every step's points and the backbone's heatmaps train
-    (``losses.CascadeLoss``, in crop pixels); the cascade starts from the mean training face."""
+    """A regressor cascade (SPIGA on a heatmap backbone, DCNN): every step's points and the backbone's heatmaps,
+    where it has them, train (``losses.CascadeLoss``, in crop pixels); the cascade starts from the mean training
+    face."""
 
     def loss_settings(self) -> dict:
         return {**self.cfg.loss, "scale": self.cfg.input_size}
 
     def check_model(self, model: nn.Module) -> None:
         if not hasattr(model, "init_output_bias") or self.cfg.loss.get("name") != "cascade":
-            raise DataError(self.where, "model/loss: the cascade codec trains a cascade model (spiga) with the "
-                                        "cascade loss")
+            raise DataError(self.where, "model/loss: the cascade codec trains a cascade model (spiga, dcnn) with "
+                                        "the cascade loss")
+        with torch.device("meta"):
+            maps = "heatmaps" in model.forward_train(torch.zeros(1, 3, self.cfg.input_size, self.cfg.input_size))
+        if maps != (self.codec.maps is not None):
+            raise DataError(self.where, f"codec.heatmaps: set it to {maps} for {self.cfg.model['name']}")
 
     def prepare(self, model: nn.Module, train_pts: np.ndarray, fresh: bool) -> None:
         if fresh:
@@ -224,7 +229,7 @@ class CascadeTask(Task):
         return self.codec.encode(pts)
 
     def loss_on(self, out: dict, t: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.loss_fn(out["steps"], out["heatmaps"], t)
+        return self.loss_fn(out["steps"], out.get("heatmaps"), t)
 
 
 @TASKS.register("heatmap")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from . import cunet, hourglass, hrnet, pfld, pipnet, spiga  # noqa: F401  (register their builders)
+from . import cunet, dcnn, hourglass, hrnet, pfld, pipnet, spiga  # noqa: F401  (register their builders)
 from .base import MODELS, LandmarkNet
 
 __all__ = ["MODELS", "LandmarkNet", "build_model"]
