@@ -202,12 +202,14 @@ def zoo_markdown(rows: list[dict], data: str, command: str) -> str:
     head = "| model | NME (IOD) | FR@10% | AUC@10% | NME with --flip | params | MACs | ms/face (1 thread) | training |"
     lines = [head, "|" + "---|" * head.count(" |")]
     for r in rows:
-        train = f"{r['train_minutes']:.0f} min, {r['epochs']} epochs" if r["train_minutes"] else "?"
+        train = (f"{r['train_minutes']:.0f} min" + (f", {r['epochs']} epochs" if r["epochs"] else ", one pass")
+                 if r["train_minutes"] else "?")
+        macs = f"{r['macs'] / 1e6:.1f}M" if r["macs"] else "-"      # a classical model has no network
         train += f" in {r['stages']} runs" if r["stages"] > 1 else ""
         gpus = [d.split(":", 1)[1].replace("NVIDIA ", "") for d in r["trained_on"] if d.startswith("cuda")]
         train += f" ({'partly ' if len(gpus) < len(r['trained_on']) else ''}on {', '.join(gpus)})" if gpus else ""
         lines.append(f"| {zoo_label(r)} | {r['nme'] * 100:.2f}% | {r['fr'] * 100:.2f}% | {r['auc']:.4f} | "
-                     f"{r['flip']['nme'] * 100:.2f}% | {r['params']:,} | {r['macs'] / 1e6:.1f}M | "
+                     f"{r['flip']['nme'] * 100:.2f}% | {r['params']:,} | {macs} | "
                      f"{r['ms_per_face']:.2f} | {train} |")
     commands = {r["model"]: r["command"] for r in rows if r["command"]}
     lines += ["", "Training commands:", ""] + [f"- {m}: `{c}`" for m, c in commands.items()]
