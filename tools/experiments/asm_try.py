@@ -1,6 +1,6 @@
 """Build an ASM on faces68/train less a quarter of its HELEN faces and score it on those (the validation faces of
 issue 35's choices), or with --test on faces68/test/ytf; prints NME (inter-ocular) and ms per face.
-    python tools/experiments/asm_try.py [--step 4] [--test]"""
+    python tools/experiments/asm_try.py [--step 4] [--test] [--set ITERATIONS=4 ...]"""
 import argparse
 import sys
 import time
@@ -19,7 +19,12 @@ p = argparse.ArgumentParser()
 p.add_argument("--step", type=int, default=4)
 p.add_argument("--test", action="store_true")
 p.add_argument("--size", type=int, default=128)
+p.add_argument("--set", nargs="*", default=[], help="NAME=VALUE: override core.asm's settings (ITERATIONS, ...)")
 a = p.parse_args()
+import facemark.core.asm as asm  # noqa: E402
+for kv in a.set:
+    k, v = kv.split("=")
+    setattr(asm, k, type(getattr(asm, k))(v))
 helen = read_pts_folder(DATA / "faces68" / "train" / "helen", 68)
 val = helen[1::4] if not a.test else read_pts_folder(DATA / "faces68" / "test" / "ytf", 68)
 train = [h for i, h in enumerate(helen) if i % 4 != 1]
