@@ -8,20 +8,15 @@ import sys
 import numpy as np
 
 sys.path.insert(0, "tools")
-from _data import DATA  # noqa: E402
+from _data import helen_holdout  # noqa: E402
 
 from facemark.core.asm import ActiveShapeModel, point_distribution  # noqa: E402
 from facemark.core.boundaries import tangents  # noqa: E402
 from facemark.core.crop import crop_from_landmarks  # noqa: E402
 from facemark.core.schemes import scheme  # noqa: E402
 from facemark.evaluation.metrics import nme  # noqa: E402
-from facemark.io.datasets import read_pts_folder  # noqa: E402
 
-helen = read_pts_folder(DATA / "faces68" / "train" / "helen", 68)
-val = helen[1::4]
-train = [h for i, h in enumerate(helen) if i % 4 != 1]
-for sub in ("afw", "ytf"):
-    train += read_pts_folder(DATA / "faces68" / "train" / sub, 68)
+train, val = helen_holdout()
 pts = np.array([crop_from_landmarks(s.landmarks, 128).to_crop(s.landmarks)[:, :2] for s in train])
 mean, modes, sd = point_distribution(pts)
 model = ActiveShapeModel(128, mean, modes, sd, pts.mean(axis=0), None, None, None)

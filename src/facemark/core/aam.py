@@ -28,7 +28,7 @@ import numpy as np
 from .asm import ActiveShapeModel, constrain, point_distribution
 from .mesh import frontal_triangles, paint
 
-# settings chosen on a quarter of the HELEN training faces held out (tools/experiments/aam_try.py --set ...)
+# settings chosen on a quarter of the HELEN training faces held out (tools/experiments/classical_try.py aam --set ...)
 FRAME = 64          # width in pixels of the finest frame's mean face
 LEVELS = 3          # frames, each half the previous width; fitting runs coarsest first
 ITERATIONS = 15     # fitting iterations per level (at most: a step that does not lower the error ends it)
