@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .codecs import to_grid
 from .schemes import Scheme
 
 
@@ -25,7 +26,7 @@ def boundary_maps(pts: np.ndarray, sch: Scheme, size: int, stride: int, sigma: f
     distance, and 20x faster than measuring it to every segment."""
     if not sch.boundaries:
         raise ValueError(f"scheme {sch.name} defines no boundaries")
-    uv = (np.asarray(pts, dtype=np.float64) + 0.5) / stride - 0.5
+    uv = to_grid(pts, stride)
     big, bits = size * fine, 4                          # polylines drawn with 4 fractional bits
     at = np.round(((uv * fine) + (fine - 1) / 2) * (1 << bits)).astype(np.int32)
     centres = np.arange(size) * fine + (fine - 1) // 2

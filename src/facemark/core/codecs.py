@@ -152,7 +152,7 @@ class AnchorCodec(Codec):
         return self.points.decode((p[..., None] * refined).sum(axis=1))
 
 
-def _to_grid(pts: np.ndarray, stride: int) -> np.ndarray:
+def to_grid(pts: np.ndarray, stride: int) -> np.ndarray:
     """Crop pixel centres -> feature-map cell coordinates (cell centres at integers)."""
     return (np.asarray(pts, dtype=np.float64) + 0.5) / stride - 0.5
 
@@ -194,7 +194,7 @@ class HeatmapCodec(Codec):
 
     def encode(self, pts: np.ndarray) -> np.ndarray:
         """(B, N, 2) crop coordinates -> (B, N, H, W) float32 Gaussians (peak 1 at the point)."""
-        uv = _to_grid(pts, self.stride)
+        uv = to_grid(pts, self.stride)
         grid = np.arange(self.size, dtype=np.float64)
         gx = np.exp(-((grid - uv[..., 0:1]) ** 2) / (2 * self.sigma ** 2))   # (B, N, W)
         gy = np.exp(-((grid - uv[..., 1:2]) ** 2) / (2 * self.sigma ** 2))   # (B, N, H)
@@ -283,7 +283,7 @@ class HIHCodec(HeatmapCodec):
     def encode(self, pts: np.ndarray) -> dict[str, np.ndarray]:
         """Targets: ``target`` (B, N, H, W) Gaussians, ``offset`` (B, 2N, H, W) cell-centre-to-point offsets and
         ``offset_mask`` (B, N, H, W), 1 on the cells within ``radius`` of the point (where offsets train)."""
-        uv = _to_grid(pts, self.stride)
+        uv = to_grid(pts, self.stride)
         grid = np.arange(self.size, dtype=np.float64)
         dx, dy = uv[..., 0:1] - grid, uv[..., 1:2] - grid                      # (B, N, W), (B, N, H)
         near = lambda d: np.abs(d) <= self.radius + 0.5                         # noqa: E731
@@ -375,7 +375,7 @@ class PIPCodec(Codec):
 
     def encode(self, pts: np.ndarray) -> dict[str, np.ndarray]:
         nb = self._need_neighbours()
-        uv = np.clip(_to_grid(pts, self.stride) + 0.5, 0, self.size - 1e-6)   # cell corner at integers
+        uv = np.clip(to_grid(pts, self.stride) + 0.5, 0, self.size - 1e-6)   # cell corner at integers
         cell = np.floor(uv).astype(np.int64)
         off = uv - cell                                                         # (B, N, 2) in [0, 1)
         b, n = uv.shape[:2]

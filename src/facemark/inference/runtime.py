@@ -70,10 +70,12 @@ class ClassicalSession:
         self.codec = build_codec({"name": "regression"}, self.model.size, len(self.model.mean))
 
     def get_inputs(self) -> list[Port]:
-        return [self.Port("image", ["batch", 3, self.model.size, self.model.size])]
+        # no named batch dimension: no second, single-face session is made for it (the fit has no shape
+        # arithmetic to spare, and loading an AAM computes its fitting terms)
+        return [self.Port("image", [None, 3, self.model.size, self.model.size])]
 
     def get_outputs(self) -> list[Port]:
-        return [self.Port("output", ["batch", 2 * len(self.model.mean)])]
+        return [self.Port("output", [None, 2 * len(self.model.mean)])]
 
     def run(self, names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         x = next(iter(feeds.values()))

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..core.boundaries import boundary_maps, tangents
+from ..core.codecs import to_grid
 from ..core.errors import DataError
 from ..core.pose import head_poses
 from ..core.shape3d import ANNOTATED
@@ -266,7 +267,7 @@ class HeatmapTask(Task):
         if self.boundaries:
             t["boundary"] = boundary_maps(pts, self.scheme, c.size, c.stride)
         if self.terms["direction_weight"]:
-            t["cells"] = ((pts + 0.5) / c.stride - 0.5).astype(np.float32)
+            t["cells"] = to_grid(pts, c.stride).astype(np.float32)
             t["tangent"] = tangents(pts, self.scheme).astype(np.float32)
         return t
 
