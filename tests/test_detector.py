@@ -23,13 +23,17 @@ def _output_from(t, grid):
     return out
 
 
-def test_codec_round_trip_at_every_level():
-    grid = cells(320, 320)
-    boxes = np.array([[10, 12, 22, 26], [100, 60, 180, 150], [150, 170, 310, 318]], float)
+@pytest.mark.parametrize("strides", [(8, 16, 32), (8, 16, 32, 4)])
+def test_codec_round_trip_at_every_level(strides):
+    grid = cells(320, 320, strides)
+    boxes = np.array([[10, 12, 22, 26], [100, 60, 140, 100], [150, 170, 310, 318]], float)
     five = np.stack([np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.8], [0.65, 0.8]]) * (b[2:] - b[:2]) + b[:2]
                      for b in boxes])
     t = encode(grid, boxes, five, np.zeros(3, bool))
-    assert {8, 16, 32} <= set(grid.strides[t.score == 1].tolist())
+    assert set(strides) == set(grid.strides[t.score == 1].tolist())
+    # the 13 px face: on the finest level only (with the fine level, on stride 4 and not 8, below its 16 px)
+    small = (grid.centres[:, 0] > 10) & (grid.centres[:, 0] < 22) & (grid.centres[:, 1] > 12) & (grid.centres[:, 1] < 26)
+    assert set(grid.strides[small & (t.score == 1)].tolist()) == {min(strides)}
     got, scores, pts = decode(_output_from(t, grid), grid)
     order = np.argsort(got[:, 0])
     assert len(got) == 3 and np.allclose(got[order], boxes, atol=1e-3) and np.allclose(pts[order], five, atol=1e-3)
@@ -261,8 +265,18 @@ def test_a_tiny_detector_run_trains_resumes_and_exports(tmp_path, data):
     load_onnx_weights(rebuilt, onnx, x)
     with torch.no_grad():
         assert torch.allclose(rebuilt.eval()(x), trained.eval()(x), atol=1e-4)
-    cfg.init_from, cfg.epochs = str(onnx), 1
-    assert (train_detector(cfg, tmp_path / "fine") / "last.pt").is_file()
+    # a fine-tuning may grow the stride-4 level (issue 37): the cells it shares with the file start as the file's
+    grown = FaceDetector(**dict(cfg.model, fine=8))
+    load_onnx_weights(grown, onnx, x)
+    with torch.no_grad():
+        out = grown.eval()(x)
+    assert out.shape[1] == len(cells(128, 128, (8, 16, 32, 4)).strides)
+    assert torch.allclose(out[:, :len(cells(128, 128).strides)], trained.eval()(x), atol=1e-4)
+    cfg.init_from, cfg.epochs, cfg.model = str(onnx), 1, dict(cfg.model, fine=8)
+    det = SingleShotDetector(export(train_detector(cfg, tmp_path / "fine") / "last.pt", "tiny_fine",
+                                    tmp_path / "export"), min_score=0.01)
+    assert det.strides == (8, 16, 32, 4) and det.detect_points(read_image(data / "samples" / "lenna.png"))[0].ndim == 2
+    cfg.model = dict(cfg.model, fine=0)
     with pytest.raises(DataError, match="tiny_det.onnx.*layers"):
         load_onnx_weights(FaceDetector(**dict(cfg.model, dilated=cfg.model.get("dilated", 0) + 1)), onnx, x)
 

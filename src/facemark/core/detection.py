@@ -1,7 +1,8 @@
 """The detector's codec: face boxes and 5 points <-> per-cell targets of an anchor-free, multi-level head.
 
-Cells: at each stride (8, 16, 32) a grid over the input, cell centres at ((i + 0.5) * stride); the head's
-output lists the cells level by level, row by row. A face belongs to the levels whose size range holds its size
+Cells: at each stride (8, 16, 32, and 4 for a model with the fine level) a grid over the input, cell centres at
+((i + 0.5) * stride); the head's output lists the cells level by level (in the model's order of strides), row
+by row. A face belongs to the levels whose size range holds its size
 sqrt(w * h), and there to the cells whose centres lie within ``radius`` strides of its centre (and inside the
 box; the nearest cell at least). A cell claimed by two faces keeps the smaller one. Box targets are the log of
 the distances from the cell centre to the four sides, in strides; landmark targets are offsets from the cell
@@ -15,8 +16,16 @@ import cv2
 import numpy as np
 
 # face sizes (sqrt(w * h), input pixels) each level learns; the ranges overlap so a face near a boundary
-# trains both neighbours
-LEVEL_RANGES = {8: (0.0, 64.0), 16: (32.0, 160.0), 32: (96.0, 1e9)}
+# trains both neighbours; the finest level a model has learns every face below its range too
+LEVEL_RANGES = {4: (0.0, 32.0), 8: (16.0, 64.0), 16: (32.0, 160.0), 32: (96.0, 1e9)}
+
+
+def level_ranges(strides) -> dict[int, tuple[float, float]]:
+    """The face sizes each of a model's ``strides`` learns (``LEVEL_RANGES``, the finest from 0)."""
+    ranges = {int(s): LEVEL_RANGES[int(s)] for s in strides}
+    finest = min(ranges)
+    ranges[finest] = (0.0, ranges[finest][1])
+    return ranges
 
 
 @dataclass
@@ -26,9 +35,15 @@ class Cells:
     centres: np.ndarray
     strides: np.ndarray
 
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The strides present, finest first."""
+        return tuple(int(s) for s in np.unique(self.strides))
+
 
 def cells(height: int, width: int, strides: tuple[int, ...] = (8, 16, 32)) -> Cells:
-    """The cells of a ``height`` x ``width`` input (each a multiple of the largest stride)."""
+    """The cells of a ``height`` x ``width`` input (each a multiple of the largest stride), level by level in
+    the order of ``strides``."""
     centres, sizes = [], []
     for s in strides:
         gy, gx = np.mgrid[0:-(-height // s), 0:-(-width // s)]
@@ -64,6 +79,7 @@ def encode(grid: Cells, boxes: np.ndarray, points: np.ndarray | None, ignore: np
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))   # big first: small overwrite
     cx, cy = grid.centres[:, 0], grid.centres[:, 1]
+    ranges = level_ranges(grid.levels)
     for k in order:
         x1, y1, x2, y2 = boxes[k]
         s = np.sqrt((x2 - x1) * (y2 - y1))
@@ -71,9 +87,9 @@ def encode(grid: Cells, boxes: np.ndarray, points: np.ndarray | None, ignore: np
         inside = (cx > x1) & (cx < x2) & (cy > y1) & (cy < y2)
         near = (np.abs(cx - mx) <= radius * grid.strides) & (np.abs(cy - my) <= radius * grid.strides)
         level = np.zeros(n, bool)
-        for stride, (lo, hi) in LEVEL_RANGES.items():
+        for stride, (lo, hi) in ranges.items():
             on = grid.strides == stride
-            if lo <= s < hi and on.any():
+            if lo <= s < hi:
                 level |= on
                 nearest = np.flatnonzero(on)[np.argmin(np.hypot(cx[on] - mx, cy[on] - my))]
                 near[nearest], inside[nearest] = True, True

@@ -222,6 +222,7 @@ class SingleShotDetector(Detector):
         if sha256_of(path) != self.card.get("sha256"):
             raise DataError(path, "sha256 differs from its card's: corrupt or replaced detector weights")
         self.session = cpu_session(path, threads)
+        self.strides = tuple(self.card.get("strides", (8, 16, 32)))
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         """The network on a (1, 3, H, W) input: (cells, 15)."""
@@ -265,7 +266,7 @@ class SingleShotDetector(Detector):
         padded = np.full((ph, pw, 3), 114, np.uint8)
         padded[:h, :w] = small
         out = self._run(to_input(padded[None]))
-        boxes, scores, points = decode(out, cells(ph, pw), self.min_score, self.nms_iou)
+        boxes, scores, points = decode(out, cells(ph, pw, self.strides), self.min_score, self.nms_iou)
         return boxes / scale, scores, points / scale
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

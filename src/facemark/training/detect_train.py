@@ -149,7 +149,7 @@ class TorchFaceDetector(SingleShotDetector):
         super().__init__(model, max_side=max_side)
 
     def _open(self, model: FaceDetector, threads: int) -> None:
-        self.model = model
+        self.model, self.strides = model, model.strides
 
     @torch.no_grad()
     def _run(self, x: np.ndarray) -> np.ndarray:
@@ -269,7 +269,7 @@ class DetectorJob(Job, Stage):
         print(f"train {len(self.photos)} photos, {sum(len(p.boxes) for p in self.photos)} faces, {len(patches)} "
               f"faces to paste; val {len(self.val)} photos", file=sys.stderr)
         self.aug = DetectionAugmenter(self.photos, patches, cfg.input_size, cfg.augment)
-        self.grid = cells(cfg.input_size, cfg.input_size)
+        self.grid = cells(cfg.input_size, cfg.input_size, self.model.strides)
         if fresh and init is not None and init.suffix == ".onnx":
             # a shipped detector (its checkpoint gone): BatchNorm statistics measured on 64 augmented samples
             x = _batch(self.aug, self.grid, np.arange(min(64, len(self.photos))), cfg.seed)["x"]
@@ -318,7 +318,7 @@ def export_detector(st: dict, name: str, out_dir: Path, extra: dict | None = Non
     torch.onnx.export(model, torch.zeros(1, 3, 320, 320), str(tmp), input_names=["image"], output_names=["cells"],
                       dynamic_axes={"image": {2: "height", 3: "width"}}, opset_version=17, dynamo=False)
     tmp.replace(onnx_path)
-    card = {"name": name, "kind": "detector", "strides": [8, 16, 32], "outputs": 15,
+    card = {"name": name, "kind": "detector", "strides": list(model.strides), "outputs": 15,
             "sha256": sha256_of(onnx_path), "parameters": sum(p.numel() for p in model.parameters()),
             "epochs_run": st["done"]["train"], "config": cfg, **{k: st[k] for k in ("mixed_from",) if k in st},
             **(extra or {})}
