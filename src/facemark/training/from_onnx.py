@@ -11,6 +11,7 @@ model, a detector's fine level) may be missing from the file: they keep their fr
 """
 from __future__ import annotations
 
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -81,10 +82,12 @@ def load_onnx_weights(model: nn.Module, path: Path, inputs: torch.Tensor, atol: 
     with BatchNorm statistics measured on ``inputs`` (a batch of real training inputs), then check that the
     model in eval mode answers as ONNX Runtime does on them (largest difference within ``atol`` of the
     largest output value); a file that does not fit the architecture is a DataError naming it."""
-    order, follows = _run_order(model, inputs[:1])
     layers = _onnx_layers(path)
-    if len(layers) != len(order) and getattr(model, "optional", ()):
-        order, follows = _run_order(model, inputs[:1], model.optional)
+    optional = tuple(getattr(model, "optional", ()))
+    for skip in (s for k in range(len(optional) + 1) for s in combinations(optional, k)):   # fewest left out first
+        order, follows = _run_order(model, inputs[:1], skip)
+        if len(layers) == len(order):
+            break
     if len(layers) != len(order):
         raise DataError(path, f"{len(layers)} convolution/linear layers, the model has {len(order)}: "
                               "another architecture or configuration")

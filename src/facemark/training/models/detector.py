@@ -57,10 +57,10 @@ class FaceDetector(nn.Module):
             _init_output(h[-1])
         self.strides = STRIDES + ((FINE_STRIDE,) if fine else ())
         self.optional = ("fine",) if fine else ()
-        if fine:
-            self.fine = nn.ModuleDict({"lateral": _conv(2 * w, fine, 1), "down": _conv(neck, fine, 1),
-                                       "smooth": _sep(fine, fine),
-                                       "head": nn.Sequential(_sep(fine, fine), nn.Conv2d(fine, OUTPUTS, 1))})
+        self.fine = nn.ModuleDict({
+            "lateral": _conv(2 * w, fine, 1), "down": _conv(neck, fine, 1), "smooth": _sep(fine, fine),
+            "head": nn.Sequential(_sep(fine, fine), nn.Conv2d(fine, OUTPUTS, 1))}) if fine else None
+        if self.fine is not None:
             _init_output(self.fine["head"][-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,7 +72,7 @@ class FaceDetector(nn.Module):
         p4 = self.lateral[1](c4) + F.interpolate(p5, size=c4.shape[-2:], mode="nearest")
         p3 = self.lateral[0](c3) + F.interpolate(p4, size=c3.shape[-2:], mode="nearest")
         outs = [head(smooth(p)) for p, smooth, head in zip((p3, p4, p5), self.smooth, self.heads)]
-        if self.optional:
+        if self.fine is not None:
             f = self.fine
             p2 = f["lateral"](c2) + F.interpolate(f["down"](p3), size=c2.shape[-2:], mode="nearest")
             outs.append(f["head"](f["smooth"](p2)))

@@ -99,7 +99,7 @@ class HRNet(LandmarkNet):
         self.offsets = nn.Conv2d(total, 2 * n_points, 1) if offsets else None
         self.refiner = BoundaryRefiner(total, n_points, n_boundaries, attention) if n_boundaries else None
         self.visibility = VisibilityHead(total, n_points, low=c) if visibility else None
-        self.optional = ("visibility",) if visibility else ()
+        self.optional = (("offsets",) if offsets else ()) + (("visibility",) if visibility else ())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         out = self.forward_train(x)
