@@ -38,7 +38,7 @@ def main() -> None:
         padded = np.full((ph, pw, 3), 114, np.uint8)
         padded[:h, :w] = image
         out = det._run(to_input(padded[None]))
-        grid = cells(ph, pw)
+        grid = cells(ph, pw, det.strides)
         score = 1 / (1 + np.exp(-out[:, 0].astype(np.float64)))
         for box, ignored in zip(photo.boxes, photo.ignore):
             if ignored:
@@ -48,13 +48,13 @@ def main() -> None:
             if band is None:
                 continue
             inside = ((grid.centres >= box[:2]) & (grid.centres <= box[2:])).all(axis=1)
-            for stride in (8, 16, 32):
+            for stride in det.strides:
                 on = inside & (grid.strides == stride)
                 best.setdefault((band, stride), []).append(float(score[on].max()) if on.any() else 0.0)
     report = {f"{lo}-{hi if hi < 1e9 else ''} px": {
         f"stride {s}": {"faces": len(v := best[(lo, hi), s]), "mean_best_score": round(float(np.mean(v)), 3),
-                        "share_at_0.5": round(float(np.mean(np.array(v) >= 0.5)), 3)} for s in (8, 16, 32)}
-        for lo, hi in BANDS if ((lo, hi), 8) in best}
+                        "share_at_0.5": round(float(np.mean(np.array(v) >= 0.5)), 3)} for s in sorted(det.strides)}
+        for lo, hi in BANDS if ((lo, hi), det.strides[0]) in best}
     print(json.dumps(report, indent=1))
 
 
