@@ -300,3 +300,23 @@ def test_dcnn_level_two_improves_level_one(data):
     nme = [float((np.linalg.norm(RegressionCodec(80, 5).decode(s.numpy()) - truth, axis=2).mean(1) / iod).mean())
            for s in steps]
     assert nme[1] < nme[0] and nme[2] <= nme[1] and nme[2] < 0.12, nme
+
+
+def test_a_plain_hrnet_file_grows_the_decimal_and_visibility_heads(tmp_path):
+    """HIH carried into the default's recipe starts from a file without its decimal head (and the visibility
+    stage from one without visibility): ``load_onnx_weights`` leaves out whichever optional parts the file lacks,
+    and the grown model's heatmaps are the file's."""
+    from facemark.training.from_onnx import load_onnx_weights
+    from facemark.training.models.hrnet import HRNet
+
+    torch.manual_seed(0)
+    plain = HRNet(68, 4, 1, (1,), 1, stem_channels=8).eval()
+    path = tmp_path / "plain.onnx"
+    torch.onnx.export(plain, torch.zeros(1, 3, 64, 64), str(path), input_names=["image"], opset_version=17,
+                      dynamo=False)
+    x = torch.rand(4, 3, 64, 64) * 2 - 1
+    for heads in ({"offsets": True}, {"offsets": True, "visibility": True}):
+        grown = HRNet(68, 4, 1, (1,), 1, stem_channels=8, **heads)
+        load_onnx_weights(grown, path, x)
+        with torch.no_grad():
+            assert torch.allclose(grown.eval()(x)[0], plain(x), atol=1e-4)
